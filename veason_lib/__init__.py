@@ -1,0 +1,1 @@
+"""Veason-R1 reference implementation."""
