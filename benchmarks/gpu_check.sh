@@ -19,9 +19,9 @@ for name in ("torch", "transformers", "trl", "peft", "accelerate", "datasets", "
 PY
 
 # 1. GRPO at paper settings: 8 frames of 560 px, 8 generations, 1024 completion tokens, 2 prompts per step.
-timeout 360 python3 benchmarks/grpo_gpu.py --size 3b --prompts-per-step 2 --steps 2 \
+timeout 300 python3 benchmarks/grpo_gpu.py --size 3b --prompts-per-step 2 --steps 2 \
     --json "$out/grpo_gpu_3b.json" 2>&1 | tee "$out/grpo_gpu.log" | grep -v "it/s\]\|s/it\]" || echo "benchmark failed or timed out: see grpo_gpu.log"
 
 # 2. The model and training tests with CUDA models (fast ones only).
-VEASON_TEST_DEVICE=cuda timeout 150 python3 -m pytest -q -x -m "not slow" -p no:cacheprovider \
+VEASON_TEST_DEVICE=cuda timeout 100 python3 -m pytest -q -x -m "not slow" -p no:cacheprovider \
     tests/test_models.py tests/test_training.py 2>&1 | tee "$out/tests_cuda.log" | tail -15

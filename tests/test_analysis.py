@@ -34,10 +34,18 @@ from veason_lib.analysis import (
     strip_frame_indices,
     worst_expressions,
 )
+from veason_lib.answer import parse_answer
 from veason_lib.data import DataError, load_benchmark
 from veason_lib.evaluate import evaluate_predictions
-from veason_lib.inference import MERGED_RECORDS, METRICS_FILE, MODEL_ROW, ROW_DIRS, write_masks
-from veason_lib.samples import object_boxes
+from veason_lib.inference import (
+    MERGED_RECORDS,
+    METRICS_FILE,
+    MODEL_ROW,
+    ROW_DIRS,
+    expression_record,
+    write_masks,
+)
+from veason_lib.samples import build_sample, object_boxes
 
 FRAME_SIZE = 56  # the canvas the fake answers' boxes are expressed in
 FAR_BOX = [44.0, 44.0, 56.0, 56.0]  # bottom-right corner: no object of the tiny videos goes there
@@ -308,3 +316,14 @@ def test_prediction_browser_builds_and_follows_the_dropdown(fake_run, failures):
     chooser.value = 2
     assert bytes(image.value) != first
     assert "I cannot tell $5 {" in completion.value
+
+
+def test_inference_records_read_as_eval_records(fake_run):
+    """Alignment with stage 4: a record written by inference has every field the analysis reads."""
+    benchmark, _ = fake_run
+    expr = benchmark.expressions[0]
+    sample = build_sample(benchmark, expr, num_frames=4, frame_size=FRAME_SIZE)
+    text = f'<think>left</think><answer>{{"keyframe_timestamp": {sample.timestamps[1]}, "bbox_2d_list": []}}</answer>'
+    record = expression_record(sample, text, parse_answer(text, sample.timestamps, canvas=FRAME_SIZE))
+    parsed = analysis.EvalRecord.from_dict(json.loads(json.dumps(record)), "records.jsonl: line 1")
+    assert parsed.keyframe_index == sample.frame_indices[1] and parsed.reasoning == "left"

@@ -72,3 +72,10 @@ def test_paper_profiles_carry_the_paper_settings() -> None:
     sft = load_profile(PARAMS / "paper_7b.yaml", "sft")
     assert (sft.lora_rank, sft.learning_rate, sft.grad_accum) == (8, 1e-4, 8)
     assert "7B" in sft.model
+
+
+@pytest.mark.parametrize("stage", sorted(STAGES))
+def test_help_texts_parse_as_papermill_parameters(stage: str) -> None:
+    """papermill skips a parameters line with a second '=' (it would vanish from --help-notebook)."""
+    for name, text in STAGES[stage].field_help().items():
+        assert text and "=" not in text, f"{stage}.{name}: help must be non-empty and free of '='"

@@ -535,6 +535,17 @@ def test_build_stage1_empty_think_ablation(revos_root, tmp_path) -> None:
     assert all(r["think"] == "" and r["completion"].startswith("<think></think>\n<answer>") for r in records)
 
 
+def test_build_stage1_sft_keyframe_ablation(revos_root, tmp_path) -> None:
+    benchmark = load_benchmark("revos", revos_root, "train")
+    cfg = stage_config(sft_target="keyframe_only", num_samples=2)
+    build_stage1(cfg, benchmark, make_teacher(cfg, benchmark), tmp_path)
+    records = read_jsonl(tmp_path / SFT_RECORDS)
+    assert records and all(r["boxes"] == [] and r["think"] for r in records)
+    assert all('"bbox_2d_list": []' in r["completion"] for r in records)
+    with pytest.raises(ConfigError, match="sft_target"):
+        build_stage1(stage_config(sft_target="boxes"), benchmark, make_teacher(cfg, benchmark), tmp_path)
+
+
 def test_traces_of_another_frame_sampling_are_refused(revos_root, tmp_path) -> None:
     benchmark = load_benchmark("revos", revos_root, "train")
     cfg = stage_config(num_samples=2)

@@ -96,3 +96,19 @@ def test_overlay_tints_the_mask_and_draws_the_keyframe_box():
 def test_missing_source_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="nothing.mp4"):
         read_video(tmp_path / "nothing.mp4")
+
+
+def test_demo_defaults_to_the_splits_first_video_and_expression(tmp_path):
+    from fixtures_data import write_revos
+
+    from veason_lib.config import EvalConfig
+    from veason_lib.data import load_benchmark
+    from veason_lib.demo import demo_inputs
+
+    write_revos(tmp_path)
+    benchmark = load_benchmark("revos", tmp_path, "valid")
+    first = benchmark.expressions[0]
+    source, query = demo_inputs(EvalConfig(), benchmark)
+    assert (source, query) == (benchmark.videos[first.video].frame_dir, first.text)
+    source, query = demo_inputs(EvalConfig(demo_source=str(tmp_path / "clip.mp4"), demo_query="the dog"), benchmark)
+    assert (source, query) == (tmp_path / "clip.mp4", "the dog")

@@ -41,6 +41,7 @@ from veason_lib.inference import (
 )
 from veason_lib.prompts import build_messages
 from veason_lib.samples import build_sample
+from veason_lib.segmentation import segmenter_for
 
 FRAME_SIZE = 32  # the fixture's frames are 24 x 32: the canvas stretches y by 32 / 24
 GOOD_BOX = [8.0, 4.0, 16.0, 12.0]  # canvas px -> video x 8..16, y 3..9
@@ -383,4 +384,4 @@ def test_eval_model_path_and_segmenter_follow_the_profile(tmp_path):
     assert inference.eval_model_path(eval_config(eval_model="some/checkpoint")) == "some/checkpoint"
     with pytest.raises(FileNotFoundError, match="03_grpo/final"):
         inference.eval_model_path(eval_config(out_root=str(tmp_path), eval_model="grpo"))
-    assert type(inference.build_eval_segmenter(cfg)).__name__ == "ClassicalSegmenter"
+    assert type(segmenter_for(cfg)).__name__ == "ClassicalSegmenter"

@@ -97,11 +97,12 @@ def test_image_border_is_never_a_boundary() -> None:
 
 def _full_boundary(mask: np.ndarray) -> np.ndarray:
     """The module's boundary map of ``mask`` over the whole frame (its box, placed back)."""
-    box = _boundary_box(mask)
+    binary = (mask != 0).view(np.uint8)  # (H, W) 0/1, as the module takes it
+    box = _boundary_box(binary, binary)
     full = np.zeros(mask.shape, dtype=bool)
     if box is not None:
         top, bottom, left, right = box
-        full[top:bottom, left:right] = _boundary_map(mask, box, margin=0)
+        full[top:bottom, left:right] = _boundary_map(binary, box, margin=0)
     return full
 
 
@@ -214,6 +215,19 @@ def test_fast_f_equals_the_reference_at_480x854() -> None:
     pred = ndimage.binary_dilation(gt, iterations=3) ^ (rng.random(gt.shape) < 0.001)
     assert contour_accuracy(pred, gt)[0] == pytest.approx(reference_f(pred, gt), abs=1e-9)
     assert 0.0 < contour_accuracy(pred, gt)[0] < 1.0  # a case where the tolerance matters
+
+
+def test_strided_and_transposed_masks_score_exactly_like_the_reference() -> None:
+    # views that are not C-contiguous reach OpenCV with row strides; the values must not change
+    rng = np.random.default_rng(2)
+    for trial in range(40):
+        pred, gt = random_mask(rng, (40, 30)).T, random_mask(rng, (40, 30)).T  # (30, 40) transposed
+        saved = (pred.astype(np.uint8) * 255)[:, ::2]  # (30, 20) a 0/255 PNG, every other column
+        case = f"trial {trial}"
+        assert contour_accuracy(pred, gt)[0] == reference_f(pred, gt), case
+        assert region_similarity(pred, gt)[0] == reference_j(pred, gt), case
+        assert contour_accuracy(saved, gt[:, ::2])[0] == reference_f(saved, gt[:, ::2]), case
+        assert region_similarity(saved, gt[:, ::2])[0] == reference_j(saved, gt[:, ::2]), case
 
 
 # Robustness R -----------------------------------------------------------------------------------------------

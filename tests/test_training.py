@@ -311,7 +311,6 @@ run_grpo(grpo, prompts, tmp / "03_grpo", benchmark, tmp / "02_sft" / "merged", b
 """
 
 
-@pytest.mark.slow  # two processes each load torch and TRL: about a minute on 2 shared cores
 def test_sft_and_grpo_under_accelerate_with_two_processes(tmp_path):
     driver = tmp_path / "driver.py"
     driver.write_text(DRIVER.format(tests=str(REPO / "tests"), tmp=str(tmp_path)))

@@ -29,7 +29,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from veason_lib.config import STAGE_DIRS
+from veason_lib.config import STAGE_DIRS, CommonConfig, resolve_path
 from veason_lib.cot.jsonl import read_jsonl
 from veason_lib.data import Benchmark, DataError, Expression, Video
 from veason_lib.data.errors import read_json
@@ -501,3 +501,79 @@ def prediction_browser(
     chooser.observe(lambda change: show(change["new"]), names="value")
     show(0)
     return widgets.VBox([chooser, strip, widgets.Label("raw completion:"), completion])
+
+
+# ----------------------------------------------------------------------------------------------------
+# Notebook 06: one evaluated run, loaded once
+# ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    """An evaluated run as the failure analysis reads it: its split, records, metrics and PNG tree."""
+
+    benchmark: Benchmark
+    records: list[EvalRecord]
+    metrics: dict[str, Any]
+    pred_root: Path
+    frame_size: int
+
+    def record(self, key: str) -> EvalRecord:
+        return next(r for r in self.records if r.key == key)
+
+
+def load_eval_report(cfg: CommonConfig, row: str = MODEL_ROW) -> EvalReport:
+    """The run's stage-4 output with the split and canvas size it was evaluated on (its config.json)."""
+    from veason_lib.data import load_benchmark
+
+    eval_dir = cfg.stage_dir("eval")
+    evaluated = read_json(eval_dir / "config.json")
+    benchmark = load_benchmark(
+        evaluated["benchmark"], resolve_path(evaluated["data_root"]), evaluated["split"]
+    )
+    return EvalReport(
+        benchmark,
+        read_eval_records(eval_dir),
+        read_eval_metrics(eval_dir),
+        prediction_root(eval_dir, row),
+        int(evaluated["frame_size"]),
+    )
+
+
+def report_failures(report: EvalReport, ok_threshold: float = OK_JF_THRESHOLD) -> pd.DataFrame:
+    """:func:`categorize_failures` over a loaded report."""
+    return categorize_failures(
+        report.records, report.metrics, report.benchmark, report.frame_size, ok_threshold=ok_threshold
+    )
+
+
+def report_strips(report: EvalReport, failures: pd.DataFrame, k: int, n_frames: int) -> list[Figure]:
+    """Failure strips of the ``k`` worst expressions, with their J&F and category."""
+    strips = []
+    for _, row in worst_expressions(failures, k).iterrows():
+        record = report.record(row["key"])
+        strips.append(
+            failure_strip(
+                report.benchmark,
+                record,
+                report.pred_root,
+                n_frames,
+                report.frame_size,
+                float(row["J&F"]),
+                row["category"],
+            )
+        )
+    return strips
+
+
+def report_browser(report: EvalReport, failures: pd.DataFrame, n_frames: int) -> Any:
+    """:func:`prediction_browser` over a loaded report."""
+    return prediction_browser(
+        report.benchmark, report.records, report.pred_root, failures, n_frames, report.frame_size
+    )
+
+
+def failure_metrics(failures: pd.DataFrame) -> dict[str, Any]:
+    """Counts per category (what notebook 06 records in metrics.json)."""
+    counts = category_counts(failures)["count"]
+    return {"num_expressions": len(failures), "categories": {name: int(n) for name, n in counts.items()}}

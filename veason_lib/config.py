@@ -13,7 +13,7 @@ import json
 import types
 import typing
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Any, Self
 
 import yaml
 
@@ -159,7 +159,7 @@ class CommonConfig(Config):
     device: str = param("auto", "auto | cpu | cuda")
     segmenter: str = param("sam2", "sam2 | classical (weight-free, for machines without SAM2 weights)")
     sam2_config: str = param("sam2.1_hiera_t", "SAM2 model size: sam2.1_hiera_t | _s | _b+ | _l")
-    sam2_checkpoint: str = param("", "SAM2 checkpoint path or hub id; '' = random weights (tests only)")
+    sam2_checkpoint: str = param("", "SAM2 checkpoint path or hub id; empty: random weights (tests only)")
     sam2_image_size: int = param(1024, "SAM2 input resolution (lower it for CPU smoke runs)")
 
     @property
@@ -192,35 +192,46 @@ class CoTConfig(CommonConfig):
     teacher_timeout_s: float = param(120.0, "timeout of one teacher request")
     teacher_retries: int = param(4, "retries per request, with exponential backoff")
     empty_think: bool = param(False, "ablation 'SFT without CoT': records get an empty <think>")
+    sft_target: str = param("full", "full | keyframe_only (ablation 'SFT-keyframe': answers carry no boxes)")
 
 
 @dataclasses.dataclass
-class SFTConfig(CommonConfig):
-    """Stage 2: CoT supervised fine-tuning (notebook 02)."""
+class TrainingConfig(CommonConfig):
+    """Fields SFT and GRPO share: what is trained, how fast, and where it is logged."""
 
-    use_lora: bool = param(True, "LoRA on the language model (vision tower frozen); False = full fine-tuning")
+    use_lora: bool = param(True, "LoRA on the language model (vision tower frozen); False: full fine-tuning")
     lora_rank: int = param(8, "LoRA rank")
     lora_alpha: int = param(16, "LoRA alpha")
     lora_targets: list[str] = param(["q_proj", "k_proj", "v_proj", "o_proj"], "LoRA target modules")
     train_lm_head: bool = param(False, "also train lm_head and embeddings (helps tiny random models)")
     learning_rate: float = param(1e-4, "learning rate")
-    lr_scheduler: str = param("cosine", "learning-rate schedule")
-    epochs: float = param(1.0, "epochs over the CoT records")
-    batch_size: int = param(1, "per-device batch size")
-    grad_accum: int = param(8, "gradient accumulation steps")
+    epochs: float = param(1.0, "epochs over the stage's data")
     max_steps: int = param(-1, "stop after this many steps (-1: epochs decide)")
-    bf16: bool = param(True, "bf16 training where the device supports it")
+    bf16: bool = param(True, "bf16 where the device supports it")
+    gradient_checkpointing: bool = param(False, "trade compute for memory")
     logging_steps: int = param(10, "log every n steps")
+    save_steps: int = param(50, "checkpoint every n steps")
     report_to: str = param("tensorboard", "tensorboard | wandb | none")
 
 
 @dataclasses.dataclass
-class GRPOConfig(CommonConfig):
+class SFTConfig(TrainingConfig):
+    """Stage 2: CoT supervised fine-tuning (notebook 02). Paper: LoRA rank 8, lr 1e-4, cosine, accum 8."""
+
+    lr_scheduler: str = param("cosine", "learning-rate schedule")
+    batch_size: int = param(1, "per-device batch size")
+    grad_accum: int = param(8, "gradient accumulation steps")
+
+
+@dataclasses.dataclass
+class GRPOConfig(TrainingConfig):
     """Stage 3: GRPO with the four verifiable rewards (notebook 03)."""
 
+    use_lora: bool = param(False, "LoRA instead of full fine-tuning")
+    learning_rate: float = param(1e-6, "learning rate")
+    gradient_checkpointing: bool = param(True, "trade compute for memory")
+    logging_steps: int = param(1, "log every n steps")
     init_from: str = param("sft", "sft (the stage-2 model) | base (pure GRPO from `model`)")
-    frame_sampling: Literal["uniform", "keyframe_anchored"] = param("uniform", "frame sampler in training")
-    keyframe_strategy: str = param("predicted", "predicted | first_visible (ablation: grounding only)")
     reward_weights: dict[str, float] = param(
         {"format": 1.0, "keyframe": 1.0, "spatial": 1.0, "consistency": 1.0},
         "alpha_f, alpha_k, alpha_s, alpha_u",
@@ -228,23 +239,13 @@ class GRPOConfig(CommonConfig):
     num_generations: int = param(8, "completions per prompt (group size G)")
     prompts_per_step: int = param(16, "prompts per optimizer step")
     num_prompts: int = param(10000, "GRPO prompts (one epoch)")
-    learning_rate: float = param(1e-6, "learning rate")
     beta: float = param(0.005, "KL coefficient (k3 estimator)")
     loss_type: str = param("grpo", "TRL loss type (the paper: grpo)")
     epsilon: float = param(0.2, "clip range")
     max_grad_norm: float = param(1.0, "gradient clipping")
     max_completion_length: int = param(1024, "max completion tokens")
     temperature: float = param(1.0, "sampling temperature of rollouts")
-    epochs: float = param(1.0, "epochs over the prompts")
-    max_steps: int = param(-1, "stop after this many steps (-1: epochs decide)")
-    use_lora: bool = param(False, "LoRA instead of full fine-tuning")
-    lora_rank: int = param(8, "LoRA rank")
     use_vllm: bool = param(False, "vLLM rollouts (GPU only)")
-    bf16: bool = param(True, "bf16 where the device supports it")
-    gradient_checkpointing: bool = param(True, "trade compute for memory")
-    logging_steps: int = param(1, "log every n steps")
-    save_steps: int = param(50, "checkpoint every n steps")
-    report_to: str = param("tensorboard", "tensorboard | wandb | none")
 
 
 @dataclasses.dataclass
@@ -259,13 +260,20 @@ class EvalConfig(CommonConfig):
     oracle_rows: bool = param(True, "also score GT keyframe + predicted boxes, and GT keyframe + GT boxes")
     num_shards: int = param(1, "split the expressions into this many shards")
     shard: int = param(0, "which shard this process evaluates")
+    score_processes: int = param(1, "processes that score the prediction trees")
+    demo_source: str = param(
+        "", "segment-any-video demo: an .mp4 or a frame folder (empty: the split's first video)"
+    )
+    demo_query: str = param("", "the demo's query (empty: that video's first expression)")
 
 
 @dataclasses.dataclass
 class CurvesConfig(CommonConfig):
     """Training curves and ablation tables (notebook 05)."""
 
-    compare_runs: list[str] = param([], "other runs to overlay (names under out_root); the current run is always in")
+    compare_runs: list[str] = param(
+        [], "other runs to overlay (names under out_root); the current run is always in"
+    )
     smoothing: float = param(0.6, "exponential moving-average weight for the curves")
 
 

@@ -18,7 +18,8 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from veason_lib.answer import Answer, parse_answer
-from veason_lib.data import sample_frames
+from veason_lib.config import EvalConfig, resolve_path
+from veason_lib.data import Benchmark, sample_frames
 from veason_lib.inference import SegmentationPrompt, generate_completions, keyframe_index_of, segment_union
 from veason_lib.prompts import build_messages
 from veason_lib.samples import boxes_to_video, to_canvas
@@ -160,3 +161,30 @@ def write_overlay(
     finally:
         writer.release()
     return path
+
+
+def demo_inputs(cfg: EvalConfig, benchmark: Benchmark) -> tuple[Path, str]:
+    """The demo's video and query: the profile's, or the split's first video and its first expression."""
+    expr = benchmark.expressions[0]
+    source = resolve_path(cfg.demo_source) if cfg.demo_source else benchmark.videos[expr.video].frame_dir
+    return source, cfg.demo_query or expr.text
+
+
+def run_demo(
+    cfg: EvalConfig, benchmark: Benchmark, model: Any, processor: Any, segmenter: Segmenter, out_dir: Path
+) -> DemoResult:
+    """Notebook 04's demo: :func:`segment_video` on the profile's video and query, overlay beside the run."""
+    source, query = demo_inputs(cfg, benchmark)
+    print(f"demo: {source} | query: {query}")
+    return segment_video(
+        source,
+        query,
+        model,
+        processor,
+        segmenter,
+        num_frames=cfg.num_frames,
+        frame_size=cfg.frame_size,
+        fps=cfg.fps,
+        max_new_tokens=cfg.max_new_tokens,
+        out_path=Path(out_dir) / "demo.mp4",
+    )

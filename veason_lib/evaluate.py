@@ -74,21 +74,22 @@ def read_prediction(directory: Path, video: Video) -> np.ndarray | None:
 def score_expression(benchmark: Benchmark, expr: Expression, pred_root: Path) -> ExpressionScore:
     """J, F (and R, R_bin where the benchmark has a foreground) of one expression, over all its frames."""
     ids = {"video": expr.video, "exp_id": expr.exp_id, "key": expr.key, "type_id": expr.type_id}
+    with_r = benchmark.name in REVOS_RULES  # R needs mask_dict_foreground.json: ReVOS layout only
     pred = read_prediction(benchmark.prediction_dir(pred_root, expr), benchmark.videos[expr.video])
-    foreground = benchmark.foreground(expr.video)  # (T, H, W) bool or None
     if pred is None:
         # METRICS.md: a missing prediction scores 0. The standard ReVOS script sets R to 0 as well (it
         # records [0, 0, 0, 0] for J, F, A, R), so R and R_bin are 0 too, not "no false positive" 1.
-        zero_r = None if foreground is None else 0.0
+        zero_r = 0.0 if with_r else None
         return ExpressionScore(**ids, missing=True, J=0.0, F=0.0, R=zero_r, R_bin=zero_r)
     instances = benchmark.object_masks(expr)  # (K, T, H, W) bool
     gt = instances.any(axis=0)  # (T, H, W) the target: union of its objects
-    r = r_bin = None
-    if foreground is not None:
-        # published R: G is the uint8 *sum* of the instances (overlaps wrap, METRICS.md)
-        r = _mean(robustness(pred, instances.sum(axis=0, dtype=np.uint8), foreground, PUBLISHED_FP_WEIGHT))
-        r_bin = _mean(robustness(pred, gt, foreground, fp_weight=1))
     j, f = _mean(region_similarity(pred, gt)), _mean(contour_accuracy(pred, gt))
+    if not with_r:
+        return ExpressionScore(**ids, missing=False, J=j, F=f, R=None, R_bin=None)
+    foreground = benchmark.foreground(expr.video)  # (T, H, W) bool
+    # published R: G is the uint8 *sum* of the instances, so overlaps wrap (METRICS.md)
+    r = _mean(robustness(pred, instances.sum(axis=0, dtype=np.uint8), foreground, PUBLISHED_FP_WEIGHT))
+    r_bin = _mean(robustness(pred, gt, foreground, fp_weight=1))
     return ExpressionScore(**ids, missing=False, J=j, F=f, R=r, R_bin=r_bin)
 
 

@@ -466,10 +466,3 @@ def load_eval_model(cfg: EvalConfig) -> tuple[Any, Any]:
     cache_dir = resolve_path(cfg.out_root) / "models"  # where training keeps the tiny model too
     model, processor = load_model(eval_model_path(cfg), cache_dir=cache_dir, device=cfg.device, seed=cfg.seed)
     return model.eval(), processor
-
-
-def build_eval_segmenter(cfg: EvalConfig) -> Segmenter:
-    """The segmenter the profile asks for (the same construction as the GRPO consistency reward's)."""
-    from veason_lib.training import build_segmenter_for  # imported here: it pulls in TRL and datasets
-
-    return build_segmenter_for(cfg)

@@ -54,7 +54,9 @@ def parameters_source(cfg: CommonConfig) -> str:
     lines = []
     for field in dataclasses.fields(cfg):
         help_text = field.metadata.get("help", "")
-        lines.append(f"{field.name}: {_annotation(field)} = {_literal(getattr(cfg, field.name))}  # {help_text}")
+        lines.append(
+            f"{field.name}: {_annotation(field)} = {_literal(getattr(cfg, field.name))}  # {help_text}"
+        )
     return "\n".join(lines)
 
 

@@ -13,6 +13,7 @@ import json
 import sys
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from veason_lib.config import STAGES, CommonConfig, load_profile
 from veason_lib.notebooks import NOTEBOOKS, execute
@@ -34,9 +35,8 @@ def evaluation_table(cfg: CommonConfig) -> str:
     return results_table(metrics).to_string()
 
 
-def run(params: str, stages: Sequence[str], run_name: str | None = None) -> dict[str, float]:
-    """Execute the chosen stages in order; return seconds per stage."""
-    overrides = {"run": run_name} if run_name else {}
+def run(params: str, stages: Sequence[str], **overrides: Any) -> dict[str, float]:
+    """Execute the chosen stages in order (``overrides`` set common fields, e.g. ``run``); seconds per stage."""
     configs = {stage: load_profile(params, stage, **overrides) for stage in stages}  # fail fast on typos
     ensure_data(next(iter(configs.values())))
     seconds = {}
@@ -58,13 +58,15 @@ def main(argv: list[str] | None = None) -> int:
         "--stages", default=",".join(STAGES), help=f"comma-separated subset of {','.join(STAGES)}"
     )
     parser.add_argument("--run", default=None, help="run name (default: the profile's)")
+    parser.add_argument("--out-root", default=None, help="root folder of runs (default: the profile's)")
     args = parser.parse_args(argv)
     stages = [s.strip() for s in args.stages.split(",") if s.strip()]
     unknown = [s for s in stages if s not in STAGES]
     if unknown:
         parser.error(f"unknown stage(s) {unknown}; known: {', '.join(STAGES)}")
     ordered = [s for s in STAGES if s in stages]
-    seconds = run(args.params, ordered, args.run)
+    overrides = {"run": args.run, "out_root": args.out_root}
+    seconds = run(args.params, ordered, **{k: v for k, v in overrides.items() if v is not None})
     print("stage seconds:", json.dumps(seconds))
     return 0
 

@@ -232,3 +232,26 @@ def save_figure(fig: Figure, out_path: str | Path | None) -> Figure:
         Path(out_path).parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(out_path, format="png", dpi=120)
     return fig
+
+
+# ----------------------------------------------------------------------------------------------------
+# Notebook 05: several runs at once
+# ----------------------------------------------------------------------------------------------------
+
+
+def load_run_histories(out_root: str | Path, runs: Sequence[str]) -> dict[str, pd.DataFrame]:
+    """GRPO log histories of several runs under ``out_root``, by run name."""
+    return {run: load_log_history(Path(out_root) / run) for run in runs}
+
+
+def curve_summary(histories: dict[str, pd.DataFrame]) -> dict[str, dict[str, float | None]]:
+    """Per run: steps logged and the first and last logged total reward, response length and KL."""
+    summary = {}
+    for run, frame in histories.items():
+        row: dict[str, float | None] = {"steps": int(frame[STEP].max()) if len(frame) else 0}
+        for name, column in (("reward", TOTAL_REWARD), ("mean_length", MEAN_LENGTH), ("kl", KL)):
+            values = frame[column].dropna() if column in frame.columns else pd.Series(dtype=float)
+            row[f"first_{name}"] = float(values.iloc[0]) if len(values) else None
+            row[f"last_{name}"] = float(values.iloc[-1]) if len(values) else None
+        summary[run] = row
+    return summary

@@ -8,12 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from veason_lib.config import CommonConfig
-
-TINY_MODEL = "tiny-random"
-TINY_NOTICE = (
-    "NOTE: this run uses TINY RANDOMLY INITIALISED models (no pretrained weights can be fetched here): "
-    "it tests plumbing and learning dynamics, and its numbers say nothing about the method's accuracy."
-)
+from veason_lib.models import TINY_MODEL, TINY_NOTICE
 
 
 def uses_tiny_models(cfg: CommonConfig) -> bool:

@@ -29,6 +29,7 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from veason_lib.config import GRPOConfig, SFTConfig, load_profile, resolve_path
 from veason_lib.models import TINY_MODEL, TINY_NOTICE, load_model, resolve_model_path
+from veason_lib.plots import save_log_history
 
 log = logging.getLogger(__name__)
 
@@ -194,6 +195,8 @@ def train_and_record(trainer: Any, out_dir: Path, resume: str | None, model_name
     start = time.perf_counter()
     trainer.train(resume_from_checkpoint=resume)
     seconds = time.perf_counter() - start
+    if trainer.is_world_process_zero():
+        save_log_history(trainer.state.log_history, out_dir)  # the curves read it (notebooks 02, 03, 05)
     return training_metrics(trainer, seconds, trainer.state.global_step - start_step, model_name)
 
 
@@ -348,7 +351,7 @@ def run_grpo(
 
     out_dir = Path(out_dir)
     model, processor = load_policy(str(init_path), cfg)
-    peft = lora_config(cfg.lora_rank, 2 * cfg.lora_rank, ["q_proj", "k_proj", "v_proj", "o_proj"], False)
+    peft = lora_config(cfg.lora_rank, cfg.lora_alpha, cfg.lora_targets, cfg.train_lm_head)
     reward_funcs, reward_weights = grpo_rewards(cfg, segmenter)
     trainer = GRPOTrainer(
         model=model,
@@ -376,21 +379,6 @@ def run_grpo(
 # ----------------------------------------------------------------------------------------------------
 
 
-def build_segmenter_for(cfg: GRPOConfig) -> Any:
-    """The consistency reward's frozen segmenter, as the profile asks."""
-    from veason_lib.segmentation import build_segmenter
-
-    if cfg.segmenter == "sam2":
-        return build_segmenter(
-            "sam2",
-            config=cfg.sam2_config,
-            checkpoint=cfg.sam2_checkpoint,
-            image_size=cfg.sam2_image_size,
-            device=cfg.device,
-        )
-    return build_segmenter(cfg.segmenter)
-
-
 def grpo_init_path(cfg: GRPOConfig) -> str:
     """``sft``: the stage-2 merged model; ``base``: the profile's model (pure GRPO)."""
     if cfg.init_from == "sft":
@@ -407,6 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run", default=None, help="run name (default: the profile's)")
     args = parser.parse_args(argv)
     from veason_lib.data import load_benchmark
+    from veason_lib.segmentation import segmenter_for
 
     cfg = load_profile(args.params, args.stage, **({"run": args.run} if args.run else {}))
     torch.set_num_threads(max(1, torch.get_num_threads() // PartialState().num_processes))
@@ -417,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         run_grpo(
             cfg, cot_dir / "grpo_prompts.jsonl", cfg.stage_dir("grpo"), benchmark, grpo_init_path(cfg),
-            build_segmenter_for(cfg),
+            segmenter_for(cfg),
         )  # fmt: skip
     return 0
 

@@ -39,6 +39,7 @@ SUMMARY = "summary.json"
 TRACES = "traces.jsonl"
 PROMPT_FIELDS = ("key", "video", "exp_id", "query", "type_id", "frame_indices", "timestamps")
 SFT_FIELDS = (*PROMPT_FIELDS, "keyframe", "boxes", "think")
+SFT_TARGETS = ("full", "keyframe_only")
 
 
 def make_teacher(cfg: CoTConfig, benchmark: Benchmark) -> Teacher:
@@ -77,15 +78,20 @@ def prompt_row(benchmark: Benchmark, expr: Expression, cfg: CoTConfig) -> dict[s
     return {**row, "type_id": expr.type_id, "frame_indices": indices, "timestamps": timestamps}
 
 
-def sft_record(trace: dict[str, Any], empty_think: bool) -> dict[str, Any]:
-    """A traces-file line as an SFT target; ``empty_think`` is the "SFT without CoT" ablation."""
+def sft_record(trace: dict[str, Any], empty_think: bool, keyframe_only: bool = False) -> dict[str, Any]:
+    """A traces-file line as an SFT target. Ablations: ``empty_think`` is "SFT without CoT";
+    ``keyframe_only`` is "SFT-keyframe" (the answer names the keyframe and no boxes)."""
     record = {name: trace[name] for name in SFT_FIELDS}
     record["think"] = "" if empty_think else trace["think"]
+    if keyframe_only:
+        record["boxes"] = []
     record["completion"] = format_completion(record["think"], record["keyframe"], record["boxes"])
     return record
 
 
-def sft_records(traces_path: Path, prompts: list[dict[str, Any]], empty_think: bool) -> list[dict[str, Any]]:
+def sft_records(
+    traces_path: Path, prompts: list[dict[str, Any]], empty_think: bool, keyframe_only: bool = False
+) -> list[dict[str, Any]]:
     """SFT records for the selected prompts that have a trace, in selection order."""
     traces = {trace["key"]: trace for trace in read_jsonl(traces_path)}
     records = []
@@ -100,7 +106,7 @@ def sft_records(traces_path: Path, prompts: list[dict[str, Any]], empty_think: b
                 "differ from this config's frame sampling "
                 "(traces of another config?): delete the file to regenerate",
             )
-        records.append(sft_record(trace, empty_think))
+        records.append(sft_record(trace, empty_think, keyframe_only))
     return records
 
 
@@ -115,7 +121,9 @@ def build_stage1(
     write_jsonl(out_dir / GRPO_PROMPTS, prompts)
     items = [CoTItem(expr.key, partial(trace_request, benchmark, expr, cfg)) for expr in expressions]
     run = generate_traces(items, teacher, out_dir / TRACES, concurrency=cfg.teacher_concurrency)
-    records = sft_records(out_dir / TRACES, prompts, cfg.empty_think)
+    if cfg.sft_target not in SFT_TARGETS:
+        raise ConfigError(f"sft_target: {cfg.sft_target!r} is not one of {SFT_TARGETS}")
+    records = sft_records(out_dir / TRACES, prompts, cfg.empty_think, cfg.sft_target == "keyframe_only")
     write_jsonl(out_dir / SFT_RECORDS, records)
     summary = stage_summary(expressions, records, read_jsonl(out_dir / TRACES), run, teacher.name)
     (out_dir / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")

@@ -7,14 +7,24 @@ imported only when a SAM2 segmenter is asked for.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from veason_lib.segmentation.base import Segmenter
 from veason_lib.segmentation.classical import ClassicalSegmenter
 
+if TYPE_CHECKING:
+    from veason_lib.config import CommonConfig
+
 SEGMENTER_KINDS = ("sam2", "classical")
 
-__all__ = ["SEGMENTER_KINDS", "ClassicalSegmenter", "Sam2Segmenter", "Segmenter", "build_segmenter"]
+__all__ = [
+    "SEGMENTER_KINDS",
+    "ClassicalSegmenter",
+    "Sam2Segmenter",
+    "Segmenter",
+    "build_segmenter",
+    "segmenter_for",
+]
 
 
 def build_segmenter(kind: str, **options: Any) -> Segmenter:
@@ -30,6 +40,19 @@ def build_segmenter(kind: str, **options: Any) -> Segmenter:
     if kind == "classical":
         return ClassicalSegmenter(**options)
     raise ValueError(f"segmenter: unknown kind {kind!r}; known: {', '.join(SEGMENTER_KINDS)}")
+
+
+def segmenter_for(cfg: CommonConfig) -> Segmenter:
+    """The segmenter a profile asks for: the GRPO consistency reward and evaluation build it the same way."""
+    if cfg.segmenter == "sam2":
+        return build_segmenter(
+            "sam2",
+            config=cfg.sam2_config,
+            checkpoint=cfg.sam2_checkpoint,
+            image_size=cfg.sam2_image_size,
+            device=cfg.device,
+        )
+    return build_segmenter(cfg.segmenter)
 
 
 def __getattr__(name: str) -> Any:

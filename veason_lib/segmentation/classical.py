@@ -126,6 +126,8 @@ def cut_in_box(frame: np.ndarray, box, prior: np.ndarray, models: ColourModels |
 
 @dataclass(frozen=True)
 class ClassicalOptions:
+    """Tuning of the classical tracker (defaults checked on the built-in valid split)."""
+
     iterations: int = 4  # GrabCut iterations at the keyframe (a carried frame gets one cut)
     motion: float = 0.3  # expected motion between frames, as a fraction of the object's size
     margin: int = 4  # px added to the search box on every side
