@@ -560,3 +560,16 @@ def test_redaction_spares_placeholder_keys_of_local_servers(monkeypatch) -> None
     assert redact("EMPTY handed over") == "EMPTY handed over"
     monkeypatch.setenv(API_KEY_ENV, SECRET)
     assert redact(f"key={SECRET}!") == "key=[redacted]!"
+
+
+def test_offline_brief_traces_are_short_and_named_apart(revos_root, tmp_path) -> None:
+    benchmark = load_benchmark("revos", revos_root, "train")
+    full, brief = stage_config(num_samples=3), stage_config(num_samples=3, offline_trace_style="brief")
+    build_stage1(brief, benchmark, make_teacher(brief, benchmark), tmp_path / "brief")
+    build_stage1(full, benchmark, make_teacher(full, benchmark), tmp_path / "full")
+    short = {r["key"]: r["think"] for r in read_jsonl(tmp_path / "brief" / SFT_RECORDS)}
+    long = {r["key"]: r["think"] for r in read_jsonl(tmp_path / "full" / SFT_RECORDS)}
+    assert short.keys() == long.keys() and short
+    assert all(validate_trace(t) is None and len(t) < len(long[k]) / 2 for k, t in short.items())
+    with pytest.raises(DataError, match="teacher"):  # traces of another teacher style are not mixed in
+        build_stage1(full, benchmark, make_teacher(full, benchmark), tmp_path / "brief")

@@ -110,5 +110,7 @@ def test_demo_defaults_to_the_splits_first_video_and_expression(tmp_path):
     first = benchmark.expressions[0]
     source, query = demo_inputs(EvalConfig(), benchmark)
     assert (source, query) == (benchmark.videos[first.video].frame_dir, first.text)
-    source, query = demo_inputs(EvalConfig(demo_source=str(tmp_path / "clip.mp4"), demo_query="the dog"), benchmark)
+    source, query = demo_inputs(
+        EvalConfig(demo_source=str(tmp_path / "clip.mp4"), demo_query="the dog"), benchmark
+    )
     assert (source, query) == (tmp_path / "clip.mp4", "the dog")

@@ -9,7 +9,8 @@ from scipy import ndimage
 from veason_lib.metrics import (
     Disk,
     _boundary_box,
-    _boundary_map,
+    _boundary_maps,
+    _boundary_pixels,
     boundary_tolerance,
     contour_accuracy,
     region_similarity,
@@ -102,8 +103,27 @@ def _full_boundary(mask: np.ndarray) -> np.ndarray:
     full = np.zeros(mask.shape, dtype=bool)
     if box is not None:
         top, bottom, left, right = box
-        full[top:bottom, left:right] = _boundary_map(binary, box, margin=0)
+        full[top:bottom, left:right] = _boundary_maps((binary,), box, margin=0)[0, :, : right - left]  # words
     return full
+
+
+def test_boundary_maps_rows_are_whole_words_with_a_zero_margin() -> None:
+    mask = square((30, 40), 5, 7, 9).view(np.uint8)  # (30, 40) 0/1
+    box = _boundary_box(mask, mask)
+    framed = _boundary_maps((mask, np.zeros_like(mask)), box, margin=3)  # (2, h + 6, 16)
+    top, bottom, left, right = box
+    assert framed.shape == (2, bottom - top + 6, 16) and framed.flags.c_contiguous  # 10 + 6 -> 16 columns
+    inner = framed[0, 3:-3, 3 : 3 + right - left]
+    assert inner.sum() == framed.sum() == 36  # the ring of the 10x10 box, nothing in the margins
+    assert not framed[1].any()
+
+
+def test_boundary_pixels_list_the_set_pixels_in_order() -> None:
+    rng = np.random.default_rng(3)
+    for width in (8, 16, 48):
+        for density in (0.0, 0.01, 0.3, 1.0):
+            boundary = (rng.random((13, width)) < density).astype(np.uint8)  # (13, width) 0/1
+            assert np.array_equal(_boundary_pixels(boundary), np.flatnonzero(boundary)), (width, density)
 
 
 # J and F edge cases -----------------------------------------------------------------------------------------
@@ -215,6 +235,20 @@ def test_fast_f_equals_the_reference_at_480x854() -> None:
     pred = ndimage.binary_dilation(gt, iterations=3) ^ (rng.random(gt.shape) < 0.001)
     assert contour_accuracy(pred, gt)[0] == pytest.approx(reference_f(pred, gt), abs=1e-9)
     assert 0.0 < contour_accuracy(pred, gt)[0] < 1.0  # a case where the tolerance matters
+
+
+def test_small_objects_at_the_frame_border_with_a_large_tolerance() -> None:
+    # r = 8 at 480x854 exceeds these crops; objects touch the border, one side may be empty
+    rng = np.random.default_rng(4)
+    anchors = [(0, 0), (0, 850), (476, 0), (476, 850), (200, 400), (479, 853)]
+    for trial, (top, left) in enumerate(anchors):
+        gt = square((480, 854), top, left, int(rng.integers(1, 5)))
+        pred = square((480, 854), max(top - 3, 0), max(left - 6, 0), int(rng.integers(1, 7)))
+        if trial == 5:
+            pred[:] = False
+        case = f"anchor {(top, left)}"
+        assert contour_accuracy(pred, gt)[0] == pytest.approx(reference_f(pred, gt), abs=1e-9), case
+        assert contour_accuracy(gt, pred)[0] == pytest.approx(reference_f(gt, pred), abs=1e-9), case
 
 
 def test_strided_and_transposed_masks_score_exactly_like_the_reference() -> None:

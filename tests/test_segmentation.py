@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from veason_lib.data.rle import encode_rle
 from veason_lib.segmentation import ClassicalSegmenter, Segmenter, build_segmenter
 from veason_lib.segmentation.base import check_prompt
 from veason_lib.segmentation.classical import mask_box
@@ -186,10 +187,79 @@ def test_sam2_encodes_every_frame_once(sam2, jpeg_clip, monkeypatch):
     sam2.segment(state, 3, np.array([[30, 20, 60, 44]]))
     again = sam2.segment(state, 0, np.array([[4, 4, 24, 24]]))
     assert len(encoded) == 4  # no segment call re-encoded a frame
-    assert len(state.masks_by_prompt) == 2  # the repeated answer was served from the stored masks
+    assert len(state.masks_by_object) == 2  # the repeated answer was served from the stored masks
     np.testing.assert_array_equal(first, again)
     again[:] = False
     assert sam2.segment(state, 0, np.array([[4, 4, 24, 24]])).any()  # callers cannot spoil stored masks
+
+
+def test_sam2_segment_many_tracks_each_box_once_and_matches_one_by_one(sam2, jpeg_clip, monkeypatch):
+    """A group: a repeated answer, a shared box, two keyframes -> 2 batched tracks of 3 new boxes."""
+    _, frames = jpeg_clip
+    a, b, c = [4, 4, 24, 24], [30, 20, 60, 44], [10, 30, 40, 47]
+    prompts = [(1, np.array([a, b])), (1, np.array([a, b])), (1, np.array([a])), (3, np.array([a, c]))]
+    alone = [sam2.segment(sam2.prepare(frames), k, boxes) for k, boxes in prompts]  # a fresh state each
+    tracked = []
+    track = sam2.track
+    monkeypatch.setattr(
+        sam2, "track", lambda st, k, boxes: tracked.append((k, len(boxes))) or track(st, k, boxes)
+    )
+    state = sam2.prepare(frames)
+    together = sam2.segment_many(state, [*prompts, (2, np.zeros((0, 4)))])
+    assert sorted(tracked) == [(1, 2), (3, 2)]  # each distinct (keyframe, box) once, one batch per keyframe
+    assert together[-1].shape == (0, 4, 48, 64)
+    for one, many in zip(alone, together, strict=False):
+        np.testing.assert_array_equal(one, many)  # batched along the objects, the same masks
+
+
+def test_sam2_splits_large_batches(sam2, jpeg_clip, monkeypatch):
+    _, frames = jpeg_clip
+    boxes = np.array([[4, 4, 24, 24], [30, 20, 60, 44]], np.float32)
+    batched = sam2.segment(sam2.prepare(frames), 2, boxes)
+    tracked = []
+    track = sam2.track
+    monkeypatch.setattr(sam2, "track", lambda st, k, b: tracked.append(len(b)) or track(st, k, b))
+    monkeypatch.setattr(sam2, "max_objects_per_batch", 1)
+    np.testing.assert_array_equal(sam2.segment(sam2.prepare(frames), 2, boxes), batched)
+    assert tracked == [1, 1]
+
+
+def test_sam2_rejects_empty_batches():
+    pytest.importorskip("torch")
+    with pytest.raises(ValueError, match="max_objects_per_batch"):
+        build_segmenter("sam2", image_size=SAM2_SIZE, device="cpu", max_objects_per_batch=0)
+
+
+def test_consistency_reward_groups_a_clip_into_one_segment_many_call():
+    """The reward hands a segmenter with ``segment_many`` all prompts of a key at once."""
+    rewards = pytest.importorskip("veason_lib.rewards")
+    size = 32
+    calls = []
+
+    class GroupSegmenter:
+        def prepare(self, frames: np.ndarray) -> int:
+            return len(frames)
+
+        def segment(self, state: int, keyframe: int, boxes: np.ndarray) -> np.ndarray:
+            raise AssertionError("segment_many is used when present")
+
+        def segment_many(self, state: int, prompts: list) -> list[np.ndarray]:
+            calls.append([(k, b.tolist()) for k, b in prompts])
+            return [np.ones((len(b), state, size, size), bool) for _, b in prompts]  # (K, T, S, S)
+
+    frames = [Image.new("RGB", (size, size))] * 2
+    answer = '<think>.</think><answer>{"keyframe_timestamp": 1, "bbox_2d_list": [[0, 0, 8, 8]]}</answer>'
+    full = encode_rle(np.ones((size, size), bool))
+    scores = rewards.ConsistencyReward(GroupSegmenter(), frame_size=size)(
+        completions=[answer, answer, "no answer"],
+        images=[frames] * 3,
+        timestamps=[[0, 1]] * 3,
+        gt_boxes=[[[[0, 0, 8, 8]], [[0, 0, 8, 8]]]] * 3,
+        gt_masks_rle=[[full, full]] * 3,
+        key=["a"] * 3,
+    )
+    assert scores == [1.0, 1.0, 0.0]
+    assert calls == [[(1, [[0, 0, 8, 8]]), (1, [[0, 0, 8, 8]])]]
 
 
 def test_sam2_zero_boxes_and_bad_options(sam2, jpeg_clip, tmp_path):

@@ -1,9 +1,9 @@
 """Stage 2 (SFT) and stage 3 (GRPO) on the tiny random model with the smoke profile's training sections.
 
 The fixture is a toy benchmark in memory: one coloured square per video that grows and then shrinks, so
-the keyframe (largest target) and the boxes are well defined. The smoke-profile test trains SFT then
-GRPO and checks that GRPO learns (the mean total reward of the last fifth of its steps exceeds that of
-the first fifth by LEARNING_MARGIN, on a fixed seed).
+the keyframe (largest target) and the boxes are well defined. The learning test runs the smoke profile's
+stage 1 on the built-in benchmark, then SFT and GRPO, and checks that GRPO learns (the mean total reward
+of the last fifth of its steps exceeds that of the first fifth by LEARNING_MARGIN, on a fixed seed).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from veason_lib.config import GRPOConfig, SFTConfig, load_profile
 
 REPO = Path(__file__).resolve().parent.parent
 SMOKE = REPO / "params" / "smoke.yaml"
-LEARNING_MARGIN = 0.3  # total reward is in [0, 5]; the smoke run gains well above this on seed 0
+LEARNING_MARGIN = 0.25  # total reward is in [0, 5]; measured gains: +0.38 (seed 0), +0.36 (seed 1)
 SIZE = 64  # toy video frames are SIZE x SIZE
 NUM_VIDEO_FRAMES = 8
 COLOURS = {"red": (220, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 220), "yellow": (230, 220, 30)}
@@ -149,7 +149,8 @@ def trained_sft(tmp_path: Path, benchmark: ToyBenchmark, **sft: object) -> tuple
     """Run a short SFT; return the GRPO config, the prompts file and the merged model."""
     from veason_lib.training import run_sft
 
-    sft_cfg, grpo_cfg = smoke_configs(tmp_path, sft, {"max_completion_length": 16, "save_steps": 1})
+    fast = {"max_completion_length": 16, "save_steps": 1, "epochs": 1.0, "num_generations": 4}
+    sft_cfg, grpo_cfg = smoke_configs(tmp_path, sft, fast)
     records, prompts = write_records(benchmark, sft_cfg.num_frames, sft_cfg.frame_size, tmp_path)
     run_sft(sft_cfg, records, tmp_path / "02_sft", benchmark)
     return grpo_cfg, prompts, tmp_path / "02_sft" / "merged"
@@ -273,26 +274,47 @@ def dataclasses_replace(cfg, **changes):
     return dataclasses.replace(cfg, **changes)
 
 
-@pytest.mark.slow
-@pytest.mark.skip(reason="smoke GRPO does not yet show learning on the tiny model: tuning unfinished")
-def test_smoke_grpo_learns(tmp_path):
-    """Smoke sft + grpo sections as written: the last fifth's mean total reward beats the first fifth's."""
-    from veason_lib.segmentation import build_segmenter
-    from veason_lib.training import run_grpo, run_sft
+def smoke_stage1(tmp_path: Path, **cot: object) -> tuple[Path, object]:
+    """Stage 1 of the smoke profile into ``tmp_path`` on the built-in benchmark (generated once, shared)."""
+    from veason_lib import cot as stage1
+    from veason_lib.data import load_benchmark, synthetic
 
-    benchmark = ToyBenchmark(16)
-    sft_cfg, grpo_cfg = smoke_configs(tmp_path)
-    records, prompts = write_records(benchmark, sft_cfg.num_frames, sft_cfg.frame_size, tmp_path)
-    run_sft(sft_cfg, records, tmp_path / "02_sft", benchmark)
-    metrics = run_grpo(
+    cfg = load_profile(SMOKE, "cot", out_root=str(tmp_path), **cot)
+    synthetic.ensure(cfg.data_path, seed=0, videos=cfg.synthetic_videos)
+    benchmark = load_benchmark(cfg.benchmark, cfg.data_path, "train")
+    stage1.build_stage1(cfg, benchmark, stage1.make_teacher(cfg, benchmark), cfg.stage_dir("cot"))
+    return cfg.stage_dir("cot"), benchmark
+
+
+@pytest.mark.slow  # cot + 256 SFT steps + 32 GRPO steps: about 1.5 min on 2 idle cores, more when shared
+@pytest.mark.parametrize("seed", [0])
+def test_smoke_grpo_learns(tmp_path, seed):
+    """Smoke cot + sft + grpo as written: the last fifth's mean total reward beats the first fifth's.
+
+    The smoke profile's stage 1 writes the "SFT without CoT" form (``empty_think``; see params/smoke.yaml):
+    a ~35-token completion that a tiny random model can learn on a CPU within the budget.
+    """
+    from veason_lib.segmentation import build_segmenter
+    from veason_lib.training import fifth_means, reward_curve, run_grpo, run_sft
+
+    cot_dir, benchmark = smoke_stage1(tmp_path, seed=seed)
+    sft_cfg, grpo_cfg = smoke_configs(tmp_path, {"seed": seed}, {"seed": seed})
+    run_sft(sft_cfg, cot_dir / "sft_records.jsonl", sft_cfg.stage_dir("sft"), benchmark)
+    out = grpo_cfg.stage_dir("grpo")
+    segmenter = build_segmenter("classical")
+    run_grpo(
         grpo_cfg,
-        prompts,
-        tmp_path / "03_grpo",
+        cot_dir / "grpo_prompts.jsonl",
+        out,
         benchmark,
-        tmp_path / "02_sft" / "merged",
-        build_segmenter("classical"),
+        sft_cfg.stage_dir("sft") / "merged",
+        segmenter,
     )
-    assert metrics["reward_last_fifth"] > metrics["reward_first_fifth"] + LEARNING_MARGIN
+    history = json.loads((out / "log_history.json").read_text())  # the trainer's log, as the curves read it
+    curve = reward_curve(history)
+    assert len(curve) == 32  # 2 epochs of 32 prompts at 2 prompts per step
+    first, last = fifth_means(curve)
+    assert last >= first + LEARNING_MARGIN, f"reward {first:.2f} -> {last:.2f} over {len(curve)} steps"
 
 
 DRIVER = """

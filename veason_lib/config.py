@@ -186,6 +186,9 @@ class CoTConfig(CommonConfig):
         5, "pseudo keyframe: random pick among the top-k frames by target area"
     )
     teacher: str = param("offline", "offline | openai (any OpenAI-compatible chat endpoint)")
+    offline_trace_style: str = param(
+        "full", "offline teacher: full (three steps) | brief (short, for tiny models)"
+    )
     teacher_base_url: str = param("", "OpenAI-compatible base URL (key from $VEASON_TEACHER_API_KEY)")
     teacher_model: str = param("", "teacher model name at that endpoint")
     teacher_concurrency: int = param(8, "concurrent teacher requests")

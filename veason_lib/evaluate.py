@@ -125,8 +125,10 @@ def score_expressions(
     }
     if processes <= 1:
         return [score_expression(benchmark, expr, pred_root) for expr in tqdm(expressions, **progress)]
-    # the benchmark reaches each worker once (initializer), not once per expression
-    with multiprocessing.Pool(processes, initializer=_init_worker, initargs=(benchmark, pred_root)) as pool:
+    # spawn, not fork: a fork taken after torch or OpenCV started their thread pools can deadlock the child.
+    # The benchmark reaches each worker once (initializer), not once per expression.
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(processes, initializer=_init_worker, initargs=(benchmark, pred_root)) as pool:
         return list(tqdm(pool.imap(_score_in_worker, expressions), **progress))
 
 

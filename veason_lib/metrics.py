@@ -6,8 +6,11 @@ a 2-D input is one frame and gives a (1,) array.
 
 F is computed without dilating whole frames: every boundary pixel lies in the bounding box of the two
 masks (grown by one pixel towards the origin), and "a GT boundary pixel within the disk of radius r" is
-answered with an integral image of that box, the disk being a union of a few centred rectangles. The result
-is the same count the full-frame dilation gives, at a fraction of the cost. J needs no mask written:
+answered with an integral image of that box, the disk being a union of a few centred rectangles: one
+lookup of the largest rectangle and one of the square around the disk settle almost every pixel (inside,
+or too far), and only the rest try the other rectangles. Both boundary maps share one buffer, so one
+listing of their pixels and one integral image serve precision and recall. The result is the same count
+the full-frame dilation gives, at a fraction of the cost. J needs no mask written:
 |P| + |G| and |P xor G| are three SIMD reductions, and the intersection and union follow from them.
 """
 
@@ -105,18 +108,21 @@ class Disk:
         return cls(radius, tuple(rectangles))
 
     def corners(self, row_step: int) -> np.ndarray:
-        """(k, 4) flat offsets c of each rectangle's corners in an integral image I with rows ``row_step``
-        apart: the sum over the rectangle centred at flat index p is I[p+c0] - I[p+c1] - I[p+c2] + I[p+c3]."""
-        return _rectangle_corners(self.rectangles, row_step)
+        """(4 (k + 1), 1) flat offsets of the corners of the disk's bounding square, then of each rectangle,
+        in an integral image I with rows ``row_step`` apart: the sum over rectangle j centred at flat index
+        p is I[p + c[4j]] - I[p + c[4j+1]] - I[p + c[4j+2]] + I[p + c[4j+3]]."""
+        return _rectangle_corners(((self.radius, self.radius), *self.rectangles), row_step)
 
 
 @functools.cache  # one entry per box width: a few hundred small arrays at most
 def _rectangle_corners(rectangles: tuple[tuple[int, int], ...], row_step: int) -> np.ndarray:
+    """(4 k, 1) corner offsets of k centred (half_height, half_width) rectangles, see :meth:`Disk.corners`."""
     half_heights, half_widths = np.array(rectangles).T[:, :, None]  # (k, 1) each
     below, above = (half_heights + 1) * row_step, -half_heights * row_step  # (k, 1) each
-    return np.hstack(
+    corners = np.hstack(
         [below + half_widths + 1, above + half_widths + 1, below - half_widths, above - half_widths]
-    )
+    )  # (k, 4)
+    return corners.reshape(-1, 1)  # (4 k, 1)
 
 
 def _frames(mask: np.ndarray, name: str) -> np.ndarray:
@@ -155,13 +161,20 @@ def _frame_contour_accuracy(pred: np.ndarray, gt: np.ndarray, disk: Disk) -> flo
     box = _boundary_box(pred, gt)
     if box is None:
         return 1.0  # both masks empty, so both boundaries are
-    pred_boundary, gt_boundary = _boundary_map(pred, box, disk.radius), _boundary_map(gt, box, disk.radius)
-    pred_pixels, gt_pixels = np.flatnonzero(pred_boundary.view(bool)), np.flatnonzero(gt_boundary.view(bool))
-    if len(pred_pixels) == 0 or len(gt_pixels) == 0:
+    boundaries = _boundary_maps((pred, gt), box, disk.radius)  # (2, h', w') pred's map, then GT's
+    pixels = _boundary_pixels(boundaries)  # (n,) ascending: the prediction's come first
+    plane = boundaries[0].size
+    pred_count = int(np.searchsorted(pixels, plane))
+    gt_count = len(pixels) - pred_count
+    if pred_count == 0 or gt_count == 0:
         # both empty: 1; exactly one empty: precision and recall are 0 and 1 (or 1 and 0), so F = 0
-        return float(len(pred_pixels) == len(gt_pixels))
-    precision = _matched_count(pred_pixels, gt_boundary, disk) / float(len(pred_pixels))
-    recall = _matched_count(gt_pixels, pred_boundary, disk) / float(len(gt_pixels))
+        return float(pred_count == gt_count)
+    # each pixel is looked up in the other map, one plane further (mod 2)
+    matched = _matched(
+        np.remainder(pixels + plane, 2 * plane), boundaries.reshape(-1, boundaries.shape[2]), disk
+    )
+    precision = np.count_nonzero(matched[:pred_count]) / float(pred_count)
+    recall = np.count_nonzero(matched[pred_count:]) / float(gt_count)
     if precision + recall == 0:
         return 0.0
     return 2 * precision * recall / (precision + recall)
@@ -188,15 +201,28 @@ def _row_sums(mask: np.ndarray) -> np.ndarray:
     return cv2.reduce(mask, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()
 
 
-def _boundary_map(mask: np.ndarray, box: Box, margin: int) -> np.ndarray:
-    """The full-frame boundary map of ``mask`` (uint8 0/1, METRICS.md) inside ``box``, with a zero margin
-    around it: (h + 2 margin, w + 2 margin) uint8 0/1.
+def _boundary_maps(masks: tuple[np.ndarray, ...], box: Box, margin: int) -> np.ndarray:
+    """The full-frame boundary maps of the (H, W) uint8 0/1 ``masks`` (METRICS.md) inside ``box``, each
+    with a zero margin around it: (k, h + 2 margin, w') uint8 0/1, w' = w + 2 margin rounded up to whole
+    8-pixel words (for :func:`_boundary_pixels`). The margin holds no boundary pixel (all are in the box)
+    and keeps every disk lookup inside its own map, so the maps can share one integral image.
+    """
+    top, bottom, left, right = box
+    height, width = bottom - top, right - left
+    framed_width = -(-(width + 2 * margin) // 8) * 8
+    framed = np.zeros((len(masks), height + 2 * margin, framed_width), dtype=np.uint8)
+    for mask, plane in zip(masks, framed, strict=True):
+        _write_boundary(mask, box, plane[margin : margin + height, margin : margin + width])
+    return framed
+
+
+def _write_boundary(mask: np.ndarray, box: Box, boundary: np.ndarray) -> None:
+    """Write the boundary map of ``mask`` inside ``box`` into the (h, w) view ``boundary``.
 
     A pixel is boundary iff the 2x2 block it opens (a = itself, b = E, c = S, d = SE) is not uniform:
     (a ^ b) | (c ^ d) | (a ^ c). Inside the frame the window keeps the row and column after the box. Where
     the frame ends, the last row and column are repeated: then d = b and c = a in the last row (only E is
     compared), d = c and b = a in the last column (only S), and the corner is uniform, as METRICS.md says.
-    The margin holds no boundary pixel (all are in the box) and keeps every disk lookup inside the map.
     """
     top, bottom, left, right = box
     height, width = bottom - top, right - left
@@ -205,27 +231,44 @@ def _boundary_map(mask: np.ndarray, box: Box, margin: int) -> np.ndarray:
         extra_rows, extra_cols = height + 1 - window.shape[0], width + 1 - window.shape[1]
         window = cv2.copyMakeBorder(window, 0, extra_rows, 0, extra_cols, cv2.BORDER_REPLICATE)
     east = cv2.bitwise_xor(window[:, :-1], window[:, 1:])  # (h + 1, w) a ^ b per row
-    framed = np.zeros((height + 2 * margin, width + 2 * margin), dtype=np.uint8)
-    boundary = framed[margin : margin + height, margin : margin + width]  # (h, w) view: cv2 writes into it
     cv2.bitwise_xor(window[:-1, :-1], window[1:, :-1], dst=boundary)  # a ^ c
     cv2.bitwise_or(boundary, east[:-1], dst=boundary)  # | a ^ b
     cv2.bitwise_or(boundary, east[1:], dst=boundary)  # | c ^ d
-    return framed
 
 
-def _matched_count(pixels: np.ndarray, other: np.ndarray, disk: Disk) -> int:
-    """How many ``pixels`` (flat indices into a boundary map shaped like ``other``) have a pixel of the
-    boundary map ``other`` in their disk: ``(boundary & dilate(other, disk)).sum()``.
+def _boundary_pixels(boundary: np.ndarray) -> np.ndarray:
+    """Ascending flat indices of the set pixels of a C-contiguous (h, w) uint8 0/1 map, w a multiple of 8.
 
-    A rectangle holds a pixel of ``other`` iff its sum in the integral image is positive. The rectangles
-    are tried largest first, each on the pixels no earlier one matched, so most pixels cost one lookup.
+    Boundary pixels are sparse: the all-zero 8-pixel words are skipped first, 8 times fewer elements to
+    scan than the pixels (``np.flatnonzero`` on a bool view, twice as fast as on the map itself)."""
+    words = boundary.reshape(-1).view(np.uint64)  # (h w / 8,)
+    occupied = np.flatnonzero(words != 0)  # (k,)
+    within = np.flatnonzero(words[occupied].view(bool))  # (n,) index into the k occupied words' bytes
+    return occupied[within >> 3] * 8 + (within & 7)
+
+
+def _matched(pixels: np.ndarray, other: np.ndarray, disk: Disk) -> np.ndarray:
+    """(n,) bool: which ``pixels`` (flat indices into the (h, w) uint8 0/1 map ``other``) have a set pixel
+    of ``other`` in their disk, i.e. ``dilate(other, disk)`` at ``pixels``.
+
+    A rectangle holds a pixel of ``other`` iff its sum in the integral image is positive. All pixels look up
+    the disk's bounding square (empty: too far) and its largest rectangle (matched); only the few left
+    between the two try the other rectangles, all at once.
     """
     width = other.shape[1]
     integral = cv2.integral(other).ravel()  # ((h + 1) * (w + 1),) int32, integral[y, x] = other[:y, :x].sum()
-    unmatched = pixels + pixels // width  # (n,) the same pixels in the integral image, one column wider
-    for corners in disk.corners(row_step=width + 1):  # (4,) per rectangle
-        if len(unmatched) == 0:
-            break
-        values = integral[unmatched[:, None] + corners]  # (n, 4)
-        unmatched = unmatched[values[:, 0] + values[:, 3] <= values[:, 1] + values[:, 2]]  # empty rectangle
-    return len(pixels) - len(unmatched)
+    at = pixels + pixels // width  # (n,) the same pixels in the integral image, one column wider
+    corners = disk.corners(row_step=width + 1)  # (4 (k + 1), 1): the hull square, then the disk's rectangles
+    first = _rectangle_sums(integral, at, corners[:8])  # (2, n): bounding square, largest rectangle
+    matched = first[1] > 0  # (n,)
+    undecided = np.flatnonzero((first[0] > 0) & ~matched)  # (m,) near, but not in the largest rectangle
+    if len(undecided) and len(corners) > 8:
+        matched[undecided] = _rectangle_sums(integral, at[undecided], corners[8:]).any(axis=0)
+    return matched
+
+
+def _rectangle_sums(integral: np.ndarray, at: np.ndarray, corners: np.ndarray) -> np.ndarray:
+    """(k, n) sums of ``integral`` over the k rectangles ``corners`` (4 k, 1) centred at ``at`` (n,)."""
+    # corner-major (4 k, n) indices: the inner loops run over n, numpy's fast case
+    values = integral.take(corners + at).reshape(len(corners) // 4, 4, len(at))  # (k, 4, n)
+    return values[:, 0] + values[:, 3] - values[:, 1] - values[:, 2]

@@ -195,11 +195,15 @@ def keyframe_gt_boxes(answer: Answer, timestamps: Sequence[int], gt_boxes: Seque
     return gt_boxes[list(timestamps).index(answer.keyframe)]
 
 
+Prompt = tuple[int, list[Box]]  # (keyframe index in the sampled frames, matched boxes)
+
+
 class ConsistencyReward:
     """R_u: matched boxes prompted at the keyframe into a frozen segmenter over the sampled frames.
 
-    The segmenter's per-clip ``prepare`` runs once per distinct ``key`` within a call, so the G
-    completions of one prompt share one encoding of its frames.
+    Per distinct ``key`` within a call the segmenter ``prepare``s the clip once and gets the prompts of
+    all its completions in one ``segment_many`` call (when it has one, else one ``segment`` each), so a
+    GRPO group shares one encoding of its frames and the segmenter may track its answers together.
     """
 
     __name__ = "consistency_reward"
@@ -223,18 +227,16 @@ class ConsistencyReward:
         for row, frames in enumerate(images):
             if canvas_of(frames, row) != self.frame_size:
                 raise ValueError(f"reward column 'images': row {row} is not at frame_size {self.frame_size}")
-        states: dict[str, object] = {}  # segmenter state per clip, for this call only
+        prompts = [
+            segmenter_prompt(answer, timestamps[row], gt_boxes[row]) for row, answer in enumerate(answers)
+        ]
+        predicted = self.predicted_masks(prompts, key, images)
         rewards = []
-        for row, answer in enumerate(answers):
-            if answer.keyframe is None:
+        for row, pred in enumerate(predicted):
+            if pred is None:
                 rewards.append(0.0)  # no keyframe to prompt at: 0 by rule
                 continue
-            _, matched = spatial_alignment(
-                answer.boxes, keyframe_gt_boxes(answer, timestamps[row], gt_boxes[row])
-            )
             gt = self.gt_masks(gt_masks_rle[row], len(timestamps[row]), row)  # (T, S, S)
-            index = list(timestamps[row]).index(answer.keyframe)
-            pred = self.predicted_masks(states, key[row], images[row], index, matched)  # (T, S, S)
             rewards.append(mask_consistency(pred, gt))
         return rewards
 
@@ -248,21 +250,49 @@ class ConsistencyReward:
         return np.stack(masks)  # (T, S, S)
 
     def predicted_masks(
-        self, states: dict, key: str, frames: Sequence[Image.Image], index: int, boxes: list[Box]
-    ) -> np.ndarray:
-        """Union over objects of the segmenter's masks; no matched box means empty masks everywhere."""
-        shape = (len(frames), self.frame_size, self.frame_size)
-        if not boxes:
-            return np.zeros(shape, dtype=bool)  # (T, S, S)
-        if key not in states:
-            clip = np.stack([np.asarray(image.convert("RGB")) for image in frames])  # (T, S, S, 3) uint8
-            states[key] = self.segmenter.prepare(clip)
-        masks = self.segmenter.segment(
-            states[key], index, np.asarray(boxes, dtype=np.float32)
-        )  # (K, T, S, S)
-        if masks.shape != (len(boxes), *shape):
-            raise ValueError(f"segmenter: returned masks {masks.shape} for {len(boxes)} boxes, clip {shape}")
-        return masks.any(axis=0)  # (T, S, S)
+        self, prompts: list[Prompt | None], key: Sequence[str], images: Sequence
+    ) -> list[np.ndarray | None]:
+        """Per row the union over objects of the segmenter's masks (T, S, S); None without a keyframe.
+
+        No matched box means empty masks everywhere, without asking the segmenter.
+        """
+        predicted: list[np.ndarray | None] = [None] * len(prompts)
+        rows_by_key: dict[str, list[int]] = {}
+        for row, prompt in enumerate(prompts):
+            if prompt is None:
+                continue
+            shape = (len(images[row]), self.frame_size, self.frame_size)
+            predicted[row] = np.zeros(shape, dtype=bool)  # (T, S, S)
+            if prompt[1]:
+                rows_by_key.setdefault(key[row], []).append(row)
+        for rows in rows_by_key.values():
+            masks = self.segment_clip(images[rows[0]], [prompts[row] for row in rows])
+            for row, objects in zip(rows, masks, strict=True):
+                if objects.shape != (len(prompts[row][1]), *predicted[row].shape):
+                    raise ValueError(
+                        f"segmenter: returned masks {objects.shape} for {len(prompts[row][1])} boxes, "
+                        f"clip {predicted[row].shape}"
+                    )
+                predicted[row] = objects.any(axis=0)  # (T, S, S)
+        return predicted
+
+    def segment_clip(self, frames: Sequence[Image.Image], prompts: list[Prompt]) -> list[np.ndarray]:
+        """One clip prepared once and segmented for every prompt: one (K, T, S, S) array per prompt."""
+        clip = np.stack([np.asarray(image.convert("RGB")) for image in frames])  # (T, S, S, 3) uint8
+        state = self.segmenter.prepare(clip)
+        arrays = [(index, np.asarray(boxes, dtype=np.float32)) for index, boxes in prompts]  # (K, 4) each
+        segment_many = getattr(self.segmenter, "segment_many", None)
+        if segment_many is not None:
+            return segment_many(state, arrays)
+        return [self.segmenter.segment(state, index, boxes) for index, boxes in arrays]
+
+
+def segmenter_prompt(answer: Answer, timestamps: Sequence[int], gt_boxes: Sequence) -> Prompt | None:
+    """The keyframe index and the Hungarian-matched boxes of an answer; None without a keyframe."""
+    if answer.keyframe is None:
+        return None
+    _, matched = spatial_alignment(answer.boxes, keyframe_gt_boxes(answer, timestamps, gt_boxes))
+    return list(timestamps).index(answer.keyframe), matched
 
 
 def reward_functions(

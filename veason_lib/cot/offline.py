@@ -30,6 +30,15 @@ OFFLINE_TEMPLATES = (
     "where {targets} {be} {size}. Action and location: {actions}.",
 )
 
+# The target, its keyframe and where it is, in one sentence: traces of a few dozen tokens, for tiny-model
+# smoke runs whose completions must stay short on a CPU.
+BRIEF_TEMPLATES = (
+    "Target: {targets}, {where} at <{t}s>.",
+    "At <{t}s> {targets} {be} {where}.",
+    "{Targets} {be} clearest at <{t}s>, {where}.",
+)
+TRACE_STYLES = {"full": OFFLINE_TEMPLATES, "brief": BRIEF_TEMPLATES}
+
 
 def sentence(text: str) -> str:
     """``text`` stripped, capitalised and ending with a full stop."""
@@ -77,11 +86,13 @@ def union_box(boxes: list[list[float]]) -> list[float]:
 class OfflineTeacher:
     """Writes traces from ``scene_facts.json``; see the module docstring for its schema."""
 
-    name = "offline"
-
-    def __init__(self, facts_path: str | Path, fps: float = 1.0) -> None:
+    def __init__(self, facts_path: str | Path, fps: float = 1.0, style: str = "full") -> None:
+        if style not in TRACE_STYLES:
+            raise ValueError(f"offline trace style: {style!r} is not one of {sorted(TRACE_STYLES)}")
         self.path = Path(facts_path)
         self.fps = fps
+        self.templates = TRACE_STYLES[style]
+        self.name = "offline" if style == "full" else f"offline-{style}"  # recorded with every trace
         self.facts = read_json(self.path)
         if not isinstance(self.facts, dict):
             raise DataError.at(self.path, "(file)", "expected an object keyed by video name")
@@ -114,7 +125,10 @@ class OfflineTeacher:
             "size": self._size(request, plural),
             "actions": self._actions(request, objects),
         }
-        return OFFLINE_TEMPLATES[request.template_id % len(OFFLINE_TEMPLATES)].format(**fields)
+        fields["Targets"] = sentence(fields["targets"])[:-1]
+        keyframe_canvas = sample.images[request.keyframe_pos].size
+        fields["where"] = location(union_box(request.keyframe_boxes), keyframe_canvas)
+        return self.templates[request.template_id % len(self.templates)].format(**fields)
 
     def _object(self, video: dict, video_name: str, obj_id: str) -> dict[str, Any]:
         objects = require(video, "objects", dict, self.path, video_name)

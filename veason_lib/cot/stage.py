@@ -45,7 +45,7 @@ SFT_TARGETS = ("full", "keyframe_only")
 def make_teacher(cfg: CoTConfig, benchmark: Benchmark) -> Teacher:
     """The teacher named by ``cfg.teacher``: ``offline`` (the benchmark's scene facts) or ``openai``."""
     if cfg.teacher == "offline":
-        return OfflineTeacher(Path(benchmark.root) / SCENE_FACTS, fps=cfg.fps)
+        return OfflineTeacher(Path(benchmark.root) / SCENE_FACTS, fps=cfg.fps, style=cfg.offline_trace_style)
     if cfg.teacher == "openai":
         return OpenAITeacher(
             cfg.teacher_base_url,
@@ -90,7 +90,11 @@ def sft_record(trace: dict[str, Any], empty_think: bool, keyframe_only: bool = F
 
 
 def sft_records(
-    traces_path: Path, prompts: list[dict[str, Any]], empty_think: bool, keyframe_only: bool = False
+    traces_path: Path,
+    prompts: list[dict[str, Any]],
+    teacher: str,
+    empty_think: bool,
+    keyframe_only: bool = False,
 ) -> list[dict[str, Any]]:
     """SFT records for the selected prompts that have a trace, in selection order."""
     traces = {trace["key"]: trace for trace in read_jsonl(traces_path)}
@@ -99,6 +103,12 @@ def sft_records(
         trace = traces.get(prompt["key"])
         if trace is None:
             continue
+        if trace.get("teacher") != teacher:
+            raise DataError.at(
+                traces_path,
+                f"{prompt['key']}.teacher",
+                f"{trace.get('teacher')!r} wrote it, this config asks {teacher!r}: delete the file to regenerate",
+            )
         if trace.get("frame_indices") != prompt["frame_indices"]:
             raise DataError.at(
                 traces_path,
@@ -123,7 +133,9 @@ def build_stage1(
     run = generate_traces(items, teacher, out_dir / TRACES, concurrency=cfg.teacher_concurrency)
     if cfg.sft_target not in SFT_TARGETS:
         raise ConfigError(f"sft_target: {cfg.sft_target!r} is not one of {SFT_TARGETS}")
-    records = sft_records(out_dir / TRACES, prompts, cfg.empty_think, cfg.sft_target == "keyframe_only")
+    records = sft_records(
+        out_dir / TRACES, prompts, teacher.name, cfg.empty_think, cfg.sft_target == "keyframe_only"
+    )
     write_jsonl(out_dir / SFT_RECORDS, records)
     summary = stage_summary(expressions, records, read_jsonl(out_dir / TRACES), run, teacher.name)
     (out_dir / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
