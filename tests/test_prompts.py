@@ -104,3 +104,13 @@ def test_sft_messages_are_trl_language_modeling_rows() -> None:
 def test_doctests() -> None:
     result = doctest.testmod(veason_lib.prompts)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_grounding_only_prompt_gives_the_keyframe() -> None:
+    from veason_lib.prompts import FIXED_KEYFRAME_SENTENCE, question_text
+
+    chosen, given = question_text("the dog", [0, 4, 8]), question_text("the dog", [0, 4, 8], keyframe=4)
+    assert FIXED_KEYFRAME_SENTENCE in chosen and FIXED_KEYFRAME_SENTENCE not in given
+    assert "The keyframe is <4s>" in given and "<4s>" not in chosen
+    with pytest.raises(ValueError, match="keyframe"):
+        question_text("the dog", [0, 4, 8], keyframe=5)

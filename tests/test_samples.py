@@ -150,3 +150,18 @@ def test_build_sample_on_the_revos_reader(tmp_path: Path) -> None:
     objects = np.stack([o.masks for o in videos[0].objects])[:, sample.frame_indices]  # (2, T, H, W)
     assert [len(boxes) for boxes in sample.gt_boxes] == list(objects.any(axis=(2, 3)).sum(axis=0))
     assert sample.areas == [float(a) for a in objects.any(axis=0).sum(axis=(1, 2))]
+
+
+def test_grounding_only_prompt_names_the_first_frame_showing_the_target() -> None:
+    bench = FakeBenchmark()
+    bench.masks["late"] = bench.masks["both"][1:]  # only object b: visible from frame 5
+    sample = build_sample(bench, expression("late"), num_frames=4, frame_size=S)
+    assert sample.first_visible_timestamp == 6  # sampled frames 0, 3, 6, 9
+    given = sample.to_row("first_visible")["prompt"][0]["content"][-1]["text"]
+    chosen = sample.to_row()["prompt"][0]["content"][-1]["text"]
+    assert "The keyframe is <6s>" in given and "The keyframe is" not in chosen
+    absent = build_sample(bench, expression("none"), num_frames=4, frame_size=S)
+    assert absent.first_visible_timestamp is None
+    assert absent.messages("first_visible") == absent.messages()  # nothing to give: the model chooses
+    with pytest.raises(ValueError, match="keyframe_strategy"):
+        sample.messages("last_visible")

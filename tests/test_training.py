@@ -207,6 +207,10 @@ def test_grpo_rows_carry_prompt_images_and_reward_columns(tmp_path):
     assert len(row["images"]) == cfg.num_frames and row["images"][0].size == (cfg.frame_size, cfg.frame_size)
     assert sum(item["type"] == "image" for item in row["prompt"][0]["content"]) == cfg.num_frames
     assert {"timestamps", "areas", "gt_boxes", "gt_masks_rle", "key"} <= set(row)
+    assert "The keyframe is" not in row["prompt"][0]["content"][-1]["text"]
+    _, grounding = smoke_configs(tmp_path, grpo={"keyframe_strategy": "first_visible"})
+    given = grpo_rows(prompts, benchmark, grounding)[0]
+    assert f"The keyframe is <{given['timestamps'][0]}s>" in given["prompt"][0]["content"][-1]["text"]
 
 
 def test_lora_leaves_the_vision_tower_alone(tmp_path):

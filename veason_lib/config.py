@@ -157,6 +157,10 @@ class CommonConfig(Config):
         "Qwen/Qwen2.5-VL-3B-Instruct", "hub id or local path; 'tiny-random' builds a tiny model"
     )
     device: str = param("auto", "auto | cpu | cuda")
+    keyframe_strategy: str = param(
+        "predicted",
+        "GRPO and eval prompts: predicted | first_visible (ablation 'grounding-only': the keyframe is given)",
+    )
     segmenter: str = param("sam2", "sam2 | classical (weight-free, for machines without SAM2 weights)")
     sam2_config: str = param("sam2.1_hiera_t", "SAM2 model size: sam2.1_hiera_t | _s | _b+ | _l")
     sam2_checkpoint: str = param("", "SAM2 checkpoint path or hub id; empty: random weights (tests only)")

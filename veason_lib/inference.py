@@ -323,7 +323,7 @@ class InferenceJob:
         """Generate for a batch of one video's expressions, then segment and write each; yields records."""
         cfg, benchmark = self.cfg, self.benchmark
         samples = [build_sample(benchmark, e, cfg.num_frames, cfg.frame_size, fps=cfg.fps) for e in batch]
-        prompts = [(s.messages(), s.images) for s in samples]
+        prompts = [(s.messages(cfg.keyframe_strategy), s.images) for s in samples]
         completions = generate_completions(self.model, self.processor, prompts, cfg.max_new_tokens)
         video = benchmark.videos[batch[0].video]
         shape = (video.num_frames, video.height, video.width)

@@ -36,18 +36,32 @@ QUESTION_TEMPLATE = (
     "per target object (an empty list if no target is visible)."
 )
 
+# The "grounding-only" ablation (paper Table 6) fixes the keyframe: the prompt names it instead of asking.
+FIXED_KEYFRAME_SENTENCE = (
+    "First identify the timestamp of the frame in which the target of the query is best represented. "
+)
+GIVEN_KEYFRAME_SENTENCE = "The keyframe is <{keyframe}s>: answer it as keyframe_timestamp. "
+
 TAGS = ("<think>", "</think>", "<answer>", "</answer>")
 
 
-def question_text(query: str, timestamps: Sequence[int]) -> str:
-    """The instruction that follows the frames."""
-    return QUESTION_TEMPLATE.format(
+def question_text(query: str, timestamps: Sequence[int], keyframe: int | None = None) -> str:
+    """The instruction that follows the frames (``keyframe``: the grounding-only variant names it)."""
+    text = QUESTION_TEMPLATE.format(
         num_frames=len(timestamps), first=timestamps[0], query=query.strip(), schema=ANSWER_SCHEMA
     )
+    if keyframe is None:
+        return text
+    if keyframe not in timestamps:
+        raise ValueError(f"keyframe: <{keyframe}s> is not one of the shown timestamps {list(timestamps)}")
+    return text.replace(FIXED_KEYFRAME_SENTENCE, GIVEN_KEYFRAME_SENTENCE.format(keyframe=int(keyframe)))
 
 
-def build_messages(query: str, timestamps: Sequence[int]) -> list[dict]:
+def build_messages(query: str, timestamps: Sequence[int], keyframe: int | None = None) -> list[dict]:
     """The prompt conversation: one user turn alternating ``<{t}s>`` text and image placeholders.
+
+    ``keyframe`` gives the keyframe in the instruction (the grounding-only ablation); by default the
+    model chooses it.
 
     >>> content = build_messages("the red car", [0, 3])[0]["content"]
     >>> [item["type"] for item in content]
@@ -61,7 +75,7 @@ def build_messages(query: str, timestamps: Sequence[int]) -> list[dict]:
     for t in timestamps:
         content.append({"type": "text", "text": f"<{int(t)}s>"})
         content.append({"type": "image"})
-    content.append({"type": "text", "text": question_text(query, timestamps)})
+    content.append({"type": "text", "text": question_text(query, timestamps, keyframe)})
     return [{"role": "user", "content": content}]
 
 

@@ -19,6 +19,8 @@ from PIL import Image
 from veason_lib.data import Benchmark, DataError, Expression, Video, encode_rle, sample_frames, timestamp
 from veason_lib.prompts import build_messages
 
+KEYFRAME_STRATEGIES = ("predicted", "first_visible")
+
 
 @dataclass
 class Sample:
@@ -40,14 +42,27 @@ class Sample:
     def frame_size(self) -> int:
         return self.images[0].width
 
-    def messages(self) -> list[dict]:
-        """The prompt conversation (image placeholders filled from ``images`` by TRL)."""
-        return build_messages(self.query, self.timestamps)
+    def messages(self, keyframe_strategy: str = "predicted") -> list[dict]:
+        """The prompt conversation (image placeholders filled from ``images`` by TRL).
 
-    def to_row(self) -> dict:
+        ``keyframe_strategy``: ``predicted`` (the method: the model chooses the keyframe) or
+        ``first_visible`` (the grounding-only ablation: the prompt gives the first sampled frame that
+        shows the target, or lets the model choose when no sampled frame does).
+        """
+        if keyframe_strategy not in KEYFRAME_STRATEGIES:
+            raise ValueError(f"keyframe_strategy: {keyframe_strategy!r} is not one of {KEYFRAME_STRATEGIES}")
+        given = self.first_visible_timestamp if keyframe_strategy == "first_visible" else None
+        return build_messages(self.query, self.timestamps, given)
+
+    @property
+    def first_visible_timestamp(self) -> int | None:
+        """The timestamp of the first sampled frame in which the target is visible."""
+        return next((int(t) for t, area in zip(self.timestamps, self.areas, strict=True) if area > 0), None)
+
+    def to_row(self, keyframe_strategy: str = "predicted") -> dict:
         """Plain columns for a ``datasets.Dataset``: ``prompt`` (the conversation), ``images`` and the GT."""
         return {
-            "prompt": self.messages(),
+            "prompt": self.messages(keyframe_strategy),
             "images": list(self.images),
             "video": self.video,
             "exp_id": self.exp_id,

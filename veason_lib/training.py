@@ -99,14 +99,12 @@ def sft_rows(records_path: str | Path, benchmark: Any, cfg: SFTConfig) -> list[d
 
 def grpo_rows(prompts_path: str | Path, benchmark: Any, cfg: GRPOConfig) -> list[dict[str, Any]]:
     """One row per prompt: the sample's columns (rewards read them) plus the conversational prompt."""
-    from veason_lib.prompts import build_messages
-
     records = read_jsonl(prompts_path, GRPO_PROMPT_FIELDS)[: cfg.num_prompts]
     rows = []
     for i, record in enumerate(records, 1):
-        row = record_sample(benchmark, record, cfg, f"{prompts_path}: record {i}").to_row()
-        row["prompt"] = build_messages(record["query"], record["timestamps"])  # the record's query wins
-        rows.append(row)
+        sample = record_sample(benchmark, record, cfg, f"{prompts_path}: record {i}")
+        sample.query = record["query"]  # the record's query wins
+        rows.append(sample.to_row(cfg.keyframe_strategy))
     return rows
 
 

@@ -22,6 +22,8 @@ from veason_lib.cot.jsonl import append_line, read_jsonl
 from veason_lib.cot.teachers import Teacher, TeacherError, TraceRequest, redact, validate_trace
 from veason_lib.data.errors import DataError
 
+ITEM_FAILURES = (TeacherError, DataError, ValueError, OSError)  # what one item's teacher or data can raise
+
 
 @dataclass(frozen=True)
 class CoTItem:
@@ -99,8 +101,9 @@ def generate_traces(
                 bar.update(1)
                 try:
                     record = future.result()
-                # one bad item must not end a run of thousands: it is recorded, counted and redone next run
-                except Exception as error:
+                # one bad item must not end a run of thousands: it is recorded, counted and redone next run;
+                # anything else (a bug) stops the run
+                except ITEM_FAILURES as error:
                     reason = failure_reason(error)
                     append_line(failures, {"key": futures[future], "reason": reason, "teacher": teacher.name})
                     reasons[reason.split(" (")[0][:100]] += 1
