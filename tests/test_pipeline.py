@@ -111,3 +111,21 @@ def test_curves_and_failure_gallery_are_drawn(smoke_run: Path) -> None:
     assert len(images) >= 2, "the worst expressions are shown as strips of frames"
     counts = json.loads((stage_dir(smoke_run, "failures") / "metrics.json").read_text())["categories"]
     assert sum(counts.values()) == load_profile(SMOKE, "eval").max_expressions
+
+
+def test_a_typo_in_a_profile_fails_before_any_stage_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from veason_lib.pipeline import main
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("common:\n  num_frame: 8\n")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--params", str(bad), "--out-root", str(tmp_path / "outputs")])
+    assert exit_info.value.code == 2
+    assert "bad.yaml [cot]: unknown parameter(s) ['num_frame']" in capsys.readouterr().err
+    assert not (tmp_path / "outputs").exists(), (
+        "nothing runs (or is written) before the whole profile resolves"
+    )
+    with pytest.raises(SystemExit):
+        main(["--params", str(SMOKE), "--stages", "grpoo"])

@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from veason_lib.config import STAGES, CommonConfig, load_profile
+from veason_lib.config import STAGES, CommonConfig, ConfigError, load_profile
 from veason_lib.notebooks import NOTEBOOKS, execute
 
 
@@ -66,7 +66,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown stage(s) {unknown}; known: {', '.join(STAGES)}")
     ordered = [s for s in STAGES if s in stages]
     overrides = {"run": args.run, "out_root": args.out_root}
-    seconds = run(args.params, ordered, **{k: v for k, v in overrides.items() if v is not None})
+    try:
+        seconds = run(args.params, ordered, **{k: v for k, v in overrides.items() if v is not None})
+    except ConfigError as error:  # a typo in a params file: say which, without a traceback
+        parser.error(str(error))
     print("stage seconds:", json.dumps(seconds))
     return 0
 
