@@ -48,11 +48,11 @@ from veason_lib.cot import (
     teacher_messages,
     validate_trace,
 )
-from veason_lib.cot.jsonl import read_jsonl
 from veason_lib.cot.offline import location
 from veason_lib.cot.stage import trace_request
 from veason_lib.cot.teachers import redact
 from veason_lib.data import DataError, Expression, load_benchmark
+from veason_lib.jsonl import read_jsonl
 from veason_lib.samples import Sample
 
 SECRET = "sk-test-SECRET-0123456789abcdef"

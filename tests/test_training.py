@@ -170,17 +170,20 @@ def test_grpo_batch_shape_covers_prompts_times_generations():
         grpo_batch_shape(3, 4, 2)
 
 
-def test_read_jsonl_names_file_line_and_field(tmp_path):
+def test_read_records_names_file_line_and_field(tmp_path):
     from veason_lib.data import DataError
-    from veason_lib.training import GRPO_PROMPT_FIELDS, read_jsonl
+    from veason_lib.jsonl import read_records
+    from veason_lib.training import GRPO_PROMPT_FIELDS
 
     path = tmp_path / "grpo_prompts.jsonl"
     path.write_text('{"key": "a", "query": "q", "frame_indices": [0], "timestamps": [0]}\n{"key": "b"}\n')
     with pytest.raises(DataError, match=r"grpo_prompts.jsonl: line 2: query: missing"):
-        read_jsonl(path, GRPO_PROMPT_FIELDS)
+        read_records(path, GRPO_PROMPT_FIELDS)
     path.write_text("{not json\n")
-    with pytest.raises(DataError, match="line 1: not JSON"):
-        read_jsonl(path, GRPO_PROMPT_FIELDS)
+    with pytest.raises(DataError, match="line 1: not valid JSON"):
+        read_records(path, GRPO_PROMPT_FIELDS)
+    with pytest.raises(DataError, match="not found"):
+        read_records(tmp_path / "missing.jsonl", GRPO_PROMPT_FIELDS)
 
 
 def test_record_with_other_timestamps_is_a_data_error(tmp_path):

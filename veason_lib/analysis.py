@@ -30,11 +30,11 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from veason_lib.config import STAGE_DIRS, CommonConfig, resolve_path
-from veason_lib.cot.jsonl import read_jsonl
 from veason_lib.data import Benchmark, DataError, Expression, Video
 from veason_lib.data.errors import read_json
 from veason_lib.data.records import TYPE_NAMES, read_binary_png
 from veason_lib.inference import MERGED_RECORDS, METRICS_FILE, MODEL_ROW, ROW_DIRS
+from veason_lib.jsonl import read_jsonl
 from veason_lib.rewards import box_iou_matrix
 from veason_lib.samples import boxes_to_video, object_boxes
 

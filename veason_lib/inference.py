@@ -39,9 +39,9 @@ from tqdm.auto import tqdm
 
 from veason_lib.answer import Answer, parse_answer
 from veason_lib.config import EvalConfig, resolve_path
-from veason_lib.cot.jsonl import append_line, read_jsonl, write_jsonl
 from veason_lib.data import Benchmark, Expression
 from veason_lib.evaluate import evaluate_predictions
+from veason_lib.jsonl import append_line, read_jsonl, write_jsonl
 from veason_lib.models import load_model
 from veason_lib.samples import Sample, boxes_to_video, build_sample
 from veason_lib.segmentation import Segmenter

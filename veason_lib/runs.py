@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from veason_lib.config import CommonConfig
+from veason_lib.jsonl import read_records
 from veason_lib.models import TINY_MODEL, TINY_NOTICE
 
 
@@ -64,13 +65,5 @@ def table(rows: Any) -> Any:
 
 
 def head_jsonl(path: str | Path, n: int, fields: tuple[str, ...]) -> list[dict[str, Any]]:
-    """The first ``n`` objects of a JSONL file, restricted to ``fields`` (a peek at a stage's hand-over)."""
-    rows = []
-    with Path(path).open(encoding="utf-8") as handle:
-        for line in handle:
-            if len(rows) == n:
-                break
-            if line.strip():
-                record = json.loads(line)
-                rows.append({name: record.get(name) for name in fields})
-    return rows
+    """The first ``n`` records of a JSONL file, restricted to ``fields`` (a peek at a stage's hand-over)."""
+    return [{name: record.get(name) for name in fields} for record in read_records(path, ())[:n]]

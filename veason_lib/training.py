@@ -28,6 +28,7 @@ from peft import LoraConfig
 from transformers.trainer_utils import get_last_checkpoint
 
 from veason_lib.config import GRPOConfig, SFTConfig, load_profile, resolve_path
+from veason_lib.jsonl import read_records
 from veason_lib.models import TINY_MODEL, TINY_NOTICE, load_model, resolve_model_path
 from veason_lib.plots import save_log_history
 
@@ -41,28 +42,6 @@ EMBEDDING_MODULES = ["lm_head", "embed_tokens"]
 # ----------------------------------------------------------------------------------------------------
 # Stage inputs: JSONL records -> rows with frames
 # ----------------------------------------------------------------------------------------------------
-
-
-def read_jsonl(path: str | Path, fields: tuple[str, ...]) -> list[dict[str, Any]]:
-    """Records of a stage-1 JSONL file; a bad line or a missing field names the file, line and field."""
-    from veason_lib.data import DataError
-
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: file not found (run the CoT stage first)")
-    records = []
-    for number, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise DataError(f"{path}: line {number}: not JSON ({err.msg})") from err
-        missing = [f for f in fields if f not in record]
-        if missing:
-            raise DataError(f"{path}: line {number}: {missing[0]}: missing field")
-        records.append(record)
-    return records
 
 
 def record_sample(benchmark: Any, record: dict[str, Any], cfg: SFTConfig | GRPOConfig, where: str) -> Any:
@@ -89,7 +68,7 @@ def sft_rows(records_path: str | Path, benchmark: Any, cfg: SFTConfig) -> list[d
     from veason_lib.prompts import build_messages, sft_messages
 
     rows = []
-    for i, record in enumerate(read_jsonl(records_path, SFT_RECORD_FIELDS), 1):
+    for i, record in enumerate(read_records(records_path, SFT_RECORD_FIELDS), 1):
         sample = record_sample(benchmark, record, cfg, f"{records_path}: record {i}")
         prompt = build_messages(record["query"], record["timestamps"])
         completion = sft_messages(prompt, record["completion"])[len(prompt) :]  # the assistant turn
@@ -99,7 +78,7 @@ def sft_rows(records_path: str | Path, benchmark: Any, cfg: SFTConfig) -> list[d
 
 def grpo_rows(prompts_path: str | Path, benchmark: Any, cfg: GRPOConfig) -> list[dict[str, Any]]:
     """One row per prompt: the sample's columns (rewards read them) plus the conversational prompt."""
-    records = read_jsonl(prompts_path, GRPO_PROMPT_FIELDS)[: cfg.num_prompts]
+    records = read_records(prompts_path, GRPO_PROMPT_FIELDS)[: cfg.num_prompts]
     rows = []
     for i, record in enumerate(records, 1):
         sample = record_sample(benchmark, record, cfg, f"{prompts_path}: record {i}")

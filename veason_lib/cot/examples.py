@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from veason_lib.config import CoTConfig
-from veason_lib.cot.jsonl import read_jsonl
 from veason_lib.cot.stage import SFT_RECORDS
 from veason_lib.cot.teacher_prompt import render_teacher_images
+from veason_lib.jsonl import read_jsonl
 from veason_lib.samples import build_sample
 
 if TYPE_CHECKING:

@@ -18,9 +18,9 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from veason_lib.cot.jsonl import append_line, read_jsonl
 from veason_lib.cot.teachers import Teacher, TeacherError, TraceRequest, redact, validate_trace
 from veason_lib.data.errors import DataError
+from veason_lib.jsonl import append_line, read_jsonl
 
 ITEM_FAILURES = (TeacherError, DataError, ValueError, OSError)  # what one item's teacher or data can raise
 

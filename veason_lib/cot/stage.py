@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from veason_lib.config import ConfigError, CoTConfig
-from veason_lib.cot.jsonl import read_jsonl, write_jsonl
 from veason_lib.cot.offline import SCENE_FACTS, OfflineTeacher
 from veason_lib.cot.runner import CoTItem, generate_traces
 from veason_lib.cot.selection import item_rng, pseudo_keyframe, stratified_sample, stratum
@@ -27,6 +26,7 @@ from veason_lib.cot.teacher_prompt import TEACHER_TEMPLATES
 from veason_lib.cot.teachers import OpenAITeacher, Teacher, TraceRequest
 from veason_lib.data.errors import DataError
 from veason_lib.data.sampling import sample_frames
+from veason_lib.jsonl import read_jsonl, write_jsonl
 from veason_lib.prompts import format_completion
 from veason_lib.samples import build_sample
 

@@ -16,8 +16,9 @@ from typing import IO, Any
 from veason_lib.data.errors import DataError
 
 
-def read_jsonl(path: Path, repair: bool = False) -> list[dict[str, Any]]:
-    """The objects of a JSONL file ([] if missing); ``repair`` also fixes the file's end for appends."""
+def read_jsonl(path: Path, repair: bool = False, strict: bool = False) -> list[dict[str, Any]]:
+    """The objects of a JSONL file ([] if missing); ``repair`` also fixes the file's end for appends;
+    ``strict`` refuses a truncated last line too (files written whole, never appended to)."""
     if not path.exists():
         return []
     data = path.read_bytes()
@@ -29,7 +30,7 @@ def read_jsonl(path: Path, repair: bool = False) -> list[dict[str, Any]]:
             if line.strip():
                 records.append(_object(json.loads(line), path, number))
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            if not last:
+            if not last or strict:
                 raise DataError.at(path, f"line {number}", f"not valid JSON ({error})") from error
             if repair:  # a crash mid-write: drop the partial line, its item is simply redone
                 _truncate(path, offset)
@@ -72,3 +73,16 @@ def write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> int:
         os.fsync(handle.fileno())
     os.replace(temporary, path)
     return count
+
+
+def read_records(path: str | Path, fields: Iterable[str]) -> list[dict[str, Any]]:
+    """A stage's hand-over file: it must exist, and every record must carry ``fields``."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError.at(path, "(file)", "not found (run the stage that writes it first)")
+    records = read_jsonl(path, strict=True)
+    for number, record in enumerate(records, 1):
+        missing = [name for name in fields if name not in record]
+        if missing:
+            raise DataError.at(path, f"line {number}", f"{missing[0]}: missing field")
+    return records
