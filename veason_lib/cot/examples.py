@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from veason_lib.config import CoTConfig
-from veason_lib.cot.stage import SFT_RECORDS
+from veason_lib.cot.stage import SFT_RECORDS, TRACES
 from veason_lib.cot.teacher_prompt import render_teacher_images
 from veason_lib.jsonl import read_jsonl
 from veason_lib.samples import build_sample
@@ -25,6 +25,7 @@ def example_figures(
     import matplotlib.pyplot as plt
 
     by_key = {e.key: e for e in benchmark.expressions}
+    traces = {trace["key"]: trace["think"] for trace in read_jsonl(Path(out_dir) / TRACES)}
     figures = []
     for record in read_jsonl(Path(out_dir) / SFT_RECORDS)[:count]:
         sample = build_sample(
@@ -41,7 +42,8 @@ def example_figures(
             axis.imshow(image)
             axis.set_title(f"<{stamp}s>" + (" keyframe" if stamp == record["keyframe"] else ""), fontsize=8)
             axis.axis("off")
-        text = textwrap.fill(record["think"] or "(empty think)", 150)
+        trained = "" if record["think"] else "\n(the SFT target's think is empty: the 'SFT without CoT' form)"
+        text = textwrap.fill(f"teacher: {traces[record['key']]}", 150) + trained
         figure.suptitle(f"{record['query']}", fontsize=10)
         figure.text(
             0.01,
