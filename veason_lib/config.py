@@ -174,6 +174,11 @@ class CommonConfig(Config):
     def data_path(self) -> Path:
         return resolve_path(self.data_root)
 
+    @property
+    def model_cache_dir(self) -> Path:
+        """Where the tiny model (and hub downloads) live: beside all runs, shared by every stage."""
+        return resolve_path(self.out_root) / "models"
+
     def stage_dir(self, stage: str) -> Path:
         """Fixed per-stage folder under the run (``outputs/<run>/02_sft``): how stages hand over."""
         if stage not in STAGE_DIRS:

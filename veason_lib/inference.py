@@ -38,7 +38,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from veason_lib.answer import Answer, parse_answer
-from veason_lib.config import EvalConfig, resolve_path
+from veason_lib.config import EvalConfig
 from veason_lib.data import Benchmark, Expression
 from veason_lib.evaluate import evaluate_predictions
 from veason_lib.jsonl import append_line, read_jsonl, write_jsonl
@@ -463,6 +463,7 @@ def eval_model_path(cfg: EvalConfig) -> str:
 
 def load_eval_model(cfg: EvalConfig) -> tuple[Any, Any]:
     """The (model, processor) pair ``cfg.eval_model`` names, on ``cfg.device``, in inference mode."""
-    cache_dir = resolve_path(cfg.out_root) / "models"  # where training keeps the tiny model too
-    model, processor = load_model(eval_model_path(cfg), cache_dir=cache_dir, device=cfg.device, seed=cfg.seed)
+    model, processor = load_model(
+        eval_model_path(cfg), cache_dir=cfg.model_cache_dir, device=cfg.device, seed=cfg.seed
+    )
     return model.eval(), processor

@@ -27,7 +27,7 @@ from datasets import Dataset
 from peft import LoraConfig
 from transformers.trainer_utils import get_last_checkpoint
 
-from veason_lib.config import GRPOConfig, SFTConfig, load_profile, resolve_path
+from veason_lib.config import GRPOConfig, SFTConfig, load_profile
 from veason_lib.jsonl import read_records
 from veason_lib.models import TINY_MODEL, TINY_NOTICE, load_model, resolve_model_path
 from veason_lib.plots import save_log_history
@@ -97,16 +97,11 @@ def use_bf16(requested: bool, device: str) -> bool:
     return requested and device != "cpu" and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
 
 
-def model_cache_dir(cfg: SFTConfig | GRPOConfig) -> Path:
-    """Where the tiny model (and hub downloads) live: beside all runs."""
-    return resolve_path(cfg.out_root) / "models"
-
-
 def load_policy(path: str, cfg: SFTConfig | GRPOConfig) -> tuple[Any, Any]:
     """Model and processor for training; the vision tower is frozen (the paper trains the LLM only)."""
     dtype = torch.bfloat16 if use_bf16(cfg.bf16, cfg.device) else torch.float32
     model, processor = load_model(
-        path, cache_dir=model_cache_dir(cfg), dtype=dtype, device="cpu", seed=cfg.seed
+        path, cache_dir=cfg.model_cache_dir, dtype=dtype, device="cpu", seed=cfg.seed
     )
     model.model.visual.requires_grad_(False)
     return model, processor
@@ -233,7 +228,7 @@ def run_sft(cfg: SFTConfig, records_path: str | Path, out_dir: str | Path, bench
     from trl import SFTTrainer
 
     out_dir = Path(out_dir)
-    model, processor = load_policy(resolve_model_path(cfg.model, model_cache_dir(cfg), cfg.seed), cfg)
+    model, processor = load_policy(resolve_model_path(cfg.model, cfg.model_cache_dir, cfg.seed), cfg)
     peft = (
         lora_config(cfg.lora_rank, cfg.lora_alpha, cfg.lora_targets, cfg.train_lm_head)
         if cfg.use_lora
@@ -361,7 +356,7 @@ def grpo_init_path(cfg: GRPOConfig) -> str:
     if cfg.init_from == "sft":
         return str(cfg.stage_dir("sft") / "merged")
     if cfg.init_from == "base":
-        return resolve_model_path(cfg.model, model_cache_dir(cfg), cfg.seed)
+        return resolve_model_path(cfg.model, cfg.model_cache_dir, cfg.seed)
     raise ValueError(f"init_from: expected 'sft' or 'base', got {cfg.init_from!r}")
 
 
