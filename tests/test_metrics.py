@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from scipy import ndimage
 
 from veason_lib.metrics import (
     Disk,
+    _areas,
     _boundary_box,
     _boundary_maps,
-    _boundary_pixels,
+    _count_matched,
     boundary_tolerance,
     contour_accuracy,
     region_similarity,
@@ -103,14 +105,16 @@ def _full_boundary(mask: np.ndarray) -> np.ndarray:
     full = np.zeros(mask.shape, dtype=bool)
     if box is not None:
         top, bottom, left, right = box
-        full[top:bottom, left:right] = _boundary_maps((binary,), box, margin=0)[0, :, : right - left]  # words
+        full[top:bottom, left:right] = _boundary_maps(binary, binary, box, margin=0)[
+            0, :, : right - left
+        ]  # words
     return full
 
 
 def test_boundary_maps_rows_are_whole_words_with_a_zero_margin() -> None:
     mask = square((30, 40), 5, 7, 9).view(np.uint8)  # (30, 40) 0/1
     box = _boundary_box(mask, mask)
-    framed = _boundary_maps((mask, np.zeros_like(mask)), box, margin=3)  # (2, h + 6, 16)
+    framed = _boundary_maps(mask, np.zeros_like(mask), box, margin=3)  # (2, h + 6, 16)
     top, bottom, left, right = box
     assert framed.shape == (2, bottom - top + 6, 16) and framed.flags.c_contiguous  # 10 + 6 -> 16 columns
     inner = framed[0, 3:-3, 3 : 3 + right - left]
@@ -118,12 +122,40 @@ def test_boundary_maps_rows_are_whole_words_with_a_zero_margin() -> None:
     assert not framed[1].any()
 
 
-def test_boundary_pixels_list_the_set_pixels_in_order() -> None:
+def test_matching_counts_every_boundary_pixel_and_its_disk_hits() -> None:
+    # random sparse maps of many widths (words fully set, empty, partial): counts equal a brute force
     rng = np.random.default_rng(3)
     for width in (8, 16, 48):
         for density in (0.0, 0.01, 0.3, 1.0):
-            boundary = (rng.random((13, width)) < density).astype(np.uint8)  # (13, width) 0/1
-            assert np.array_equal(_boundary_pixels(boundary), np.flatnonzero(boundary)), (width, density)
+            radius = int(rng.integers(1, 4))
+            disk = Disk.of_radius(radius)
+            maps = (rng.random((2, 13, width)) < density).astype(np.uint8)  # (2, 13, width)
+            maps[:, :radius], maps[:, -radius:], maps[:, :, :radius], maps[:, :, width - radius :] = (
+                0,
+                0,
+                0,
+                0,
+            )
+            boundary, other = maps
+            integral = cv2.integral(other).reshape(-1)
+            matched = boundary & ndimage.binary_dilation(other, disk_mask(radius))
+            expected = (boundary.sum(), matched.sum())
+            assert _count_matched(boundary, integral, disk.corners(width + 1)) == expected, (width, density)
+
+
+def test_areas_count_beyond_the_byte_counters() -> None:
+    # 600 rows: the per-column byte counters are emptied twice before they could overflow
+    rng = np.random.default_rng(5)
+    pred, gt = rng.random((600, 37)) < 0.9, rng.random((600, 37)) < 0.9
+    expected = (pred.sum(), gt.sum(), (pred & gt).sum())
+    assert _areas(pred.view(np.uint8), gt.view(np.uint8)) == expected
+    ones = np.ones((600, 37), dtype=np.uint8)
+    assert _areas(ones, ones) == (600 * 37,) * 3
+
+
+def disk_mask(radius: int) -> np.ndarray:
+    axis = np.arange(-radius, radius + 1)
+    return axis[:, None] ** 2 + axis[None, :] ** 2 <= radius**2  # (2r+1, 2r+1)
 
 
 # J and F edge cases -----------------------------------------------------------------------------------------

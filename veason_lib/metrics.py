@@ -4,14 +4,17 @@ The values equal those of the standard DAVIS/MeViS/ReVOS evaluation code bit for
 stay comparable. Each function takes masks of shape (H, W) or (T, H, W) and returns a (T,) float64 array;
 a 2-D input is one frame and gives a (1,) array.
 
-F is computed without dilating whole frames: every boundary pixel lies in the bounding box of the two
-masks (grown by one pixel towards the origin), and "a GT boundary pixel within the disk of radius r" is
-answered with an integral image of that box, the disk being a union of a few centred rectangles: one
-lookup of the largest rectangle and one of the square around the disk settle almost every pixel (inside,
-or too far), and only the rest try the other rectangles. Both boundary maps share one buffer, so one
-listing of their pixels and one integral image serve precision and recall. The result is the same count
-the full-frame dilation gives, at a fraction of the cost. J needs no mask written:
-|P| + |G| and |P xor G| are three SIMD reductions, and the intersection and union follow from them.
+How J and F stay fast (``benchmarks/metrics_speed.py``): the inner loops are compiled with numba, and each
+pass reads its pixels once.
+
+- J: one pass over both frames adds P, G and P & G into per-column byte counters; the three areas are
+  their sums. No mask is written.
+- F does not dilate whole frames. Every boundary pixel lies in the bounding box of the two masks, grown by
+  one pixel towards the origin, so both boundary maps are written for that box only, each framed by a zero
+  margin of r pixels. "A boundary pixel of the other map within the disk of radius r" is then answered by
+  an integral image of the framed maps, the disk being a union of a few centred rectangles: the largest
+  rectangle settles most pixels (matched), the square around the disk most others (too far), and only the
+  rest try the other rectangles. The count is the one the full-frame dilation gives.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import math
 from dataclasses import dataclass
 
 import cv2
+import numba
 import numpy as np
 
 BOUNDARY_TOLERANCE = 0.008  # fraction of the image diagonal (METRICS.md)
@@ -29,29 +33,33 @@ PUBLISHED_FP_WEIGHT = 255  # predictions saved as 0/255 PNGs were scored without
 
 Box = tuple[int, int, int, int]  # top, bottom, left, right: rows [top, bottom), columns [left, right)
 
+# Compiled loops: numba caches them on disk, so only the first process on a machine compiles (a few
+# seconds). Loops over unsigned indices of 1-D rows are the ones LLVM vectorises.
+_compiled = numba.njit(cache=True, nogil=True)
+_inlined = numba.njit(cache=True, nogil=True, inline="always")
+_u64 = numba.uint64
+
 
 def region_similarity(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     """J per frame: |P ∩ G| / |P ∪ G| of the masks binarised with ``!= 0``; 1 where both are empty."""
-    pred, gt = _binary(_frames(pred, "pred")), _binary(_frames(gt, "gt"))
+    pred, gt = _binary_frames(pred, "pred"), _binary_frames(gt, "gt")
     _check_same_shape(pred=pred, gt=gt)
     scores = np.ones(len(pred))  # (T,) float64
-    for t, (p, g) in enumerate(zip(pred.view(np.uint8), gt.view(np.uint8), strict=True)):
-        # three SIMD reductions that write nothing: |P| + |G| and |P xor G| (the L1 distance of 0/1 masks)
-        areas = cv2.countNonZero(p) + cv2.countNonZero(g)
-        differing = round(cv2.norm(p, g, cv2.NORM_L1))  # a float sum of integers, exact below 2^53
-        union = (areas + differing) // 2
+    for t, (p, g) in enumerate(zip(pred, gt, strict=True)):
+        pred_area, gt_area, intersection = _areas(p, g)
+        union = pred_area + gt_area - intersection
         if union > 0:
-            scores[t] = ((areas - differing) // 2) / union
+            scores[t] = intersection / union
     return scores
 
 
 def contour_accuracy(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     """F per frame: boundary F-measure at tolerance ``boundary_tolerance(H, W)`` (METRICS.md rules)."""
-    pred, gt = _binary(_frames(pred, "pred")), _binary(_frames(gt, "gt"))
+    pred, gt = _binary_frames(pred, "pred"), _binary_frames(gt, "gt")
     _check_same_shape(pred=pred, gt=gt)
     disk = Disk.of_radius(boundary_tolerance(*pred.shape[1:]))
     scores = np.empty(len(pred))  # (T,) float64
-    for t, (p, g) in enumerate(zip(pred.view(np.uint8), gt.view(np.uint8), strict=True)):
+    for t, (p, g) in enumerate(zip(pred, gt, strict=True)):
         scores[t] = _frame_contour_accuracy(p, g, disk)
     return scores
 
@@ -108,21 +116,22 @@ class Disk:
         return cls(radius, tuple(rectangles))
 
     def corners(self, row_step: int) -> np.ndarray:
-        """(4 (k + 1), 1) flat offsets of the corners of the disk's bounding square, then of each rectangle,
-        in an integral image I with rows ``row_step`` apart: the sum over rectangle j centred at flat index
-        p is I[p + c[4j]] - I[p + c[4j+1]] - I[p + c[4j+2]] + I[p + c[4j+3]]."""
+        """(4 (k + 1),) int64 flat offsets of the corners of the disk's bounding square, then of each
+        rectangle, in an integral image I with rows ``row_step`` apart: the sum over rectangle j centred at
+        flat index p is I[p + c[4j]] - I[p + c[4j+1]] - I[p + c[4j+2]] + I[p + c[4j+3]]."""
         return _rectangle_corners(((self.radius, self.radius), *self.rectangles), row_step)
 
 
-@functools.cache  # one entry per box width: a few hundred small arrays at most
+@functools.cache  # one entry per framed width: a few hundred small arrays at most
 def _rectangle_corners(rectangles: tuple[tuple[int, int], ...], row_step: int) -> np.ndarray:
-    """(4 k, 1) corner offsets of k centred (half_height, half_width) rectangles, see :meth:`Disk.corners`."""
-    half_heights, half_widths = np.array(rectangles).T[:, :, None]  # (k, 1) each
-    below, above = (half_heights + 1) * row_step, -half_heights * row_step  # (k, 1) each
-    corners = np.hstack(
-        [below + half_widths + 1, above + half_widths + 1, below - half_widths, above - half_widths]
-    )  # (k, 4)
-    return corners.reshape(-1, 1)  # (4 k, 1)
+    """(4 k,) int64 corner offsets of k centred (half_height, half_width) rectangles, see :meth:`Disk.corners`."""
+    half_heights, half_widths = np.array(rectangles, dtype=np.int64).T  # (k,) each
+    below, above = (half_heights + 1) * row_step, -half_heights * row_step  # (k,) each
+    corners = [below + half_widths + 1, above + half_widths + 1, below - half_widths, above - half_widths]
+    return np.stack(corners, axis=1).reshape(-1)  # (k, 4) -> (4 k,)
+
+
+# Input checks ---------------------------------------------------------------------------------------------
 
 
 def _frames(mask: np.ndarray, name: str) -> np.ndarray:
@@ -135,15 +144,241 @@ def _frames(mask: np.ndarray, name: str) -> np.ndarray:
     return mask
 
 
-def _binary(mask: np.ndarray) -> np.ndarray:
-    """Binarise with ``!= 0``; bool input is used as is (no copy)."""
-    return mask if mask.dtype == bool else mask != 0
+def _binary_frames(mask: np.ndarray, name: str) -> np.ndarray:
+    """(T, H, W) C-contiguous uint8 0/1, binarised with ``!= 0``; a contiguous bool stack is viewed, not copied."""
+    mask = _frames(mask, name)
+    binary = mask if mask.dtype == bool else mask != 0
+    return np.ascontiguousarray(binary).view(np.uint8)
 
 
 def _check_same_shape(**masks: np.ndarray) -> None:
     shapes = {name: mask.shape for name, mask in masks.items()}
     if len(set(shapes.values())) > 1:
         raise ValueError(f"masks differ in shape: {shapes}")
+
+
+# J ----------------------------------------------------------------------------------------------------------
+
+
+@_compiled
+def _areas(pred: np.ndarray, gt: np.ndarray) -> tuple[int, int, int]:
+    """|P|, |G| and |P ∩ G| of two (H, W) uint8 0/1 masks, in one pass.
+
+    Each row is added into per-column byte counters (one vector add per 32 pixels), which are emptied into
+    the totals every 255 rows, before a byte could overflow.
+    """
+    height, width = pred.shape
+    counters = np.zeros((3, width), np.uint8)  # P, G, P & G per column
+    pred_column, gt_column, both_column = counters[0], counters[1], counters[2]
+    totals = np.zeros(3, np.int64)
+    for first in range(0, height, 255):
+        counters[:] = 0
+        for y in range(first, min(first + 255, height)):
+            _add_row(pred[y], gt[y], pred_column, gt_column, both_column, width)
+        for k in range(3):
+            for x in range(width):
+                totals[k] += counters[k, x]
+    return totals[0], totals[1], totals[2]
+
+
+@_inlined
+def _add_row(
+    p: np.ndarray,
+    g: np.ndarray,
+    pred_column: np.ndarray,
+    gt_column: np.ndarray,
+    both_column: np.ndarray,
+    width: int,
+) -> None:
+    for x in range(_u64(0), _u64(width)):
+        pred_column[x] += p[x]
+        gt_column[x] += g[x]
+        both_column[x] += p[x] & g[x]
+
+
+# F ----------------------------------------------------------------------------------------------------------
+
+
+def _frame_contour_accuracy(pred: np.ndarray, gt: np.ndarray, disk: Disk) -> float:
+    """F of one frame, (H, W) uint8 0/1 masks; the empty cases as the standard code scores them."""
+    box = _boundary_box(pred, gt)
+    if box is None:
+        return 1.0  # both masks empty, so both boundaries are
+    pred_map, gt_map = _boundary_maps(pred, gt, box, disk.radius)  # (h', w') each
+    corners = disk.corners(row_step=pred_map.shape[1] + 1)
+    # each map's pixels are looked up in the other map's integral image, made just before (still cached)
+    pred_count, pred_matched = _count_matched(pred_map, _integral(gt_map), corners)
+    gt_count, gt_matched = _count_matched(gt_map, _integral(pred_map), corners)
+    if pred_count == 0 or gt_count == 0:
+        # both empty: 1; exactly one empty: precision and recall are 0 and 1 (or 1 and 0), so F = 0
+        return float(pred_count == gt_count)
+    precision = pred_matched / float(pred_count)
+    recall = gt_matched / float(gt_count)
+    if precision + recall == 0:
+        return 0.0
+    return 2 * precision * recall / (precision + recall)
+
+
+def _integral(boundary: np.ndarray) -> np.ndarray:
+    """((h + 1) (w + 1),) int32 flat integral image of an (h, w) map: I[y, x] = boundary[:y, :x].sum()."""
+    return cv2.integral(boundary).reshape(-1)
+
+
+def _boundary_box(pred: np.ndarray, gt: np.ndarray) -> Box | None:
+    """A box holding every boundary pixel of two (H, W) uint8 0/1 masks; None if both are empty.
+
+    A boundary pixel differs from its E, S or SE neighbour, so it lies in the masks' bounding box or one
+    row above / one column left of it.
+    """
+    top, bottom, columns = _occupied_rows_and_columns(pred, gt)
+    if top < 0:
+        return None
+    cols = np.flatnonzero(columns)  # (n_cols,)
+    return max(top - 1, 0), bottom, max(int(cols[0]) - 1, 0), int(cols[-1]) + 1
+
+
+@_compiled
+def _occupied_rows_and_columns(pred: np.ndarray, gt: np.ndarray) -> tuple[int, int, np.ndarray]:
+    """First and last + 1 row holding a pixel of either (H, W) uint8 0/1 mask (-1, -1 if none), and the
+    (W,) uint8 columns that hold one, in one pass: each row's union goes to a scratch row, OR-ed into the
+    columns and tested 8 pixels at a time."""
+    height, width = pred.shape
+    union = np.zeros(-(-width // 8) * 8, np.uint8)  # one row's union, in whole 8-pixel words
+    words = union.view(np.uint64)
+    columns = np.zeros(width, np.uint8)
+    top, bottom = -1, -1
+    for y in range(height):
+        _union_row(pred[y], gt[y], union, columns, width)
+        occupied = _u64(0)
+        for word in words:
+            occupied |= word
+        if occupied:
+            bottom = y + 1
+            if top < 0:
+                top = y
+    return top, bottom, columns
+
+
+@_inlined
+def _union_row(p: np.ndarray, g: np.ndarray, union: np.ndarray, columns: np.ndarray, width: int) -> None:
+    for x in range(_u64(0), _u64(width)):
+        union[x] = p[x] | g[x]
+        columns[x] |= union[x]
+
+
+def _boundary_maps(pred: np.ndarray, gt: np.ndarray, box: Box, margin: int) -> np.ndarray:
+    """The full-frame boundary maps of two (H, W) uint8 0/1 masks (METRICS.md) inside ``box``, each with
+    a zero margin around it: (2, h + 2 margin, w') uint8 0/1, w' = w + 2 margin rounded up to whole 8-pixel
+    words (for :func:`_count_matched`). The margin holds no boundary pixel (all are in the box) and keeps
+    every disk lookup inside the map's integral image.
+    """
+    top, bottom, left, right = box
+    framed_width = -(-(right - left + 2 * margin) // 8) * 8
+    framed = np.empty((2, bottom - top + 2 * margin, framed_width), dtype=np.uint8)
+    for mask, plane in zip((pred, gt), framed, strict=True):
+        _write_boundary(mask, top, bottom, left, right, plane, margin)
+    return framed
+
+
+@_compiled
+def _write_boundary(
+    mask: np.ndarray, top: int, bottom: int, left: int, right: int, plane: np.ndarray, margin: int
+) -> None:
+    """Write the boundary map of the (H, W) ``mask`` inside the box into ``plane``, ``margin`` in, and
+    zeros around it (the interior is written once, not zeroed first).
+
+    A pixel is boundary iff the 2x2 block it opens (a = itself, b = E, c = S, d = SE) is not uniform:
+    (a ^ b) | (a ^ c) | (a ^ d). Where the frame ends the last row and column are repeated: then c = a and
+    d = b in the last row (only E is compared), b = a and d = c in the last column (only S), and the corner
+    is uniform, as METRICS.md says.
+    """
+    height, width = mask.shape
+    inner = min(right, width - 1)  # the box's columns that have an east neighbour
+    plane[:margin] = 0
+    plane[margin + bottom - top :] = 0
+    for y in range(top, bottom):
+        below = min(y + 1, height - 1)
+        row = plane[margin + y - top]
+        row[:margin] = 0
+        row[margin + right - left :] = 0
+        out = row[margin:]
+        _write_boundary_row(mask[y, left:], mask[below, left:], out, inner - left)
+        if right == width:  # the last column: b = a, d = c
+            out[width - 1 - left] = mask[y, width - 1] ^ mask[below, width - 1]
+
+
+@_inlined
+def _write_boundary_row(a: np.ndarray, c: np.ndarray, out: np.ndarray, count: int) -> None:
+    for x in range(_u64(0), _u64(count)):
+        out[x] = (a[x] ^ a[x + _u64(1)]) | (a[x] ^ c[x]) | (a[x] ^ c[x + _u64(1)])
+
+
+def _set_bytes_table() -> tuple[np.ndarray, np.ndarray]:
+    """For each 8-bit flag set: how many bits are set, and at which positions (padded with 0)."""
+    flags = np.arange(256)[:, None] >> np.arange(8) & 1  # (256, 8) bit j of each value
+    positions = np.zeros((256, 8), dtype=np.int64)
+    for value, bits in enumerate(flags):
+        set_bits = np.flatnonzero(bits)
+        positions[value, : len(set_bits)] = set_bits
+    return flags.sum(axis=1), positions  # (256,), (256, 8)
+
+
+_SET_COUNT, _SET_POSITIONS = _set_bytes_table()
+_GATHER_FLAGS = np.uint64(0x0102040810204080)  # (word * this) >> 56: bit j = byte j of a 0/1 word
+
+
+@_compiled
+def _count_matched(boundary: np.ndarray, other: np.ndarray, corners: np.ndarray) -> tuple[int, int]:
+    """(pixels, matched pixels) of the framed (h, w) ``boundary`` map, w a multiple of 8.
+
+    A pixel is matched if the other map has a pixel in its disk: some rectangle of the disk, summed in
+    ``other``, that map's flat integral image (rows w + 1 apart; ``corners`` from :meth:`Disk.corners`),
+    is positive. Boundary pixels are sparse: the all-zero 8-pixel words are skipped, and the set bytes of
+    the others are found by a table lookup rather than one unpredictable branch per byte.
+    """
+    height, width = boundary.shape
+    words = boundary.reshape(-1).view(np.uint64)
+    words_per_row = width // 8
+    count, matched = 0, 0
+    for y in range(height):
+        for k in range(words_per_row):
+            word = words[y * words_per_row + k]
+            if word == 0:
+                continue
+            flags = (word * _GATHER_FLAGS) >> _u64(56)
+            count += _SET_COUNT[flags]
+            at = y * (width + 1) + 8 * k  # the word's first pixel in the integral image
+            for j in range(_SET_COUNT[flags]):
+                matched += _in_disk(other, at + _SET_POSITIONS[flags, j], corners)
+    return count, matched
+
+
+@_inlined
+def _in_disk(integral: np.ndarray, at: int, corners: np.ndarray) -> int:
+    """1 if the disk centred at flat index ``at`` holds a pixel: the largest rectangle (index 1), else
+    nothing if the bounding square (index 0) is empty, else any other rectangle."""
+    if _rectangle_sum(integral, at, corners, 1) > 0:
+        return 1
+    if _rectangle_sum(integral, at, corners, 0) == 0:
+        return 0
+    for rectangle in range(2, corners.size // 4):
+        if _rectangle_sum(integral, at, corners, rectangle) > 0:
+            return 1
+    return 0
+
+
+@_inlined
+def _rectangle_sum(integral: np.ndarray, at: int, corners: np.ndarray, rectangle: int) -> int:
+    c = 4 * rectangle
+    return (
+        integral[at + corners[c]]
+        - integral[at + corners[c + 1]]
+        - integral[at + corners[c + 2]]
+        + integral[at + corners[c + 3]]
+    )
+
+
+# R ----------------------------------------------------------------------------------------------------------
 
 
 def _false_positives(pred: np.ndarray, gt: np.ndarray, fp_weight: int) -> int:
@@ -154,121 +389,3 @@ def _false_positives(pred: np.ndarray, gt: np.ndarray, fp_weight: int) -> int:
     saved = np.where(pred != 0, np.uint8(PUBLISHED_FP_WEIGHT), np.uint8(0))  # (H, W) the 0/255 PNG
     wrapped = (np.uint8(1) - target) * saved  # (H, W) uint8: wraps exactly like the standard code
     return int(wrapped.sum(dtype=np.int64))
-
-
-def _frame_contour_accuracy(pred: np.ndarray, gt: np.ndarray, disk: Disk) -> float:
-    """F of one frame, (H, W) uint8 0/1 masks; the empty cases as the standard code scores them."""
-    box = _boundary_box(pred, gt)
-    if box is None:
-        return 1.0  # both masks empty, so both boundaries are
-    boundaries = _boundary_maps((pred, gt), box, disk.radius)  # (2, h', w') pred's map, then GT's
-    pixels = _boundary_pixels(boundaries)  # (n,) ascending: the prediction's come first
-    plane = boundaries[0].size
-    pred_count = int(np.searchsorted(pixels, plane))
-    gt_count = len(pixels) - pred_count
-    if pred_count == 0 or gt_count == 0:
-        # both empty: 1; exactly one empty: precision and recall are 0 and 1 (or 1 and 0), so F = 0
-        return float(pred_count == gt_count)
-    # each pixel is looked up in the other map, one plane further (mod 2)
-    matched = _matched(
-        np.remainder(pixels + plane, 2 * plane), boundaries.reshape(-1, boundaries.shape[2]), disk
-    )
-    precision = np.count_nonzero(matched[:pred_count]) / float(pred_count)
-    recall = np.count_nonzero(matched[pred_count:]) / float(gt_count)
-    if precision + recall == 0:
-        return 0.0
-    return 2 * precision * recall / (precision + recall)
-
-
-def _boundary_box(pred: np.ndarray, gt: np.ndarray) -> Box | None:
-    """A box holding every boundary pixel of two (H, W) uint8 masks; None if both are empty.
-
-    A boundary pixel differs from its E, S or SE neighbour, so it lies in the masks' bounding box or one
-    row above / one column left of it. Rows come from per-row sums (one read of each frame, nothing
-    written); columns are searched in the occupied rows only.
-    """
-    rows = np.flatnonzero(_row_sums(pred) + _row_sums(gt))  # (n_rows,)
-    if len(rows) == 0:
-        return None
-    top, bottom = int(rows[0]), int(rows[-1]) + 1
-    band = cv2.bitwise_or(pred[top:bottom], gt[top:bottom])  # (bottom - top, W) the union's rows
-    cols = np.flatnonzero(band.view(bool).any(axis=0))  # (n_cols,)
-    return max(top - 1, 0), bottom, max(int(cols[0]) - 1, 0), int(cols[-1]) + 1
-
-
-def _row_sums(mask: np.ndarray) -> np.ndarray:
-    """(H,) int32 foreground pixels per row of an (H, W) uint8 0/1 mask."""
-    return cv2.reduce(mask, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()
-
-
-def _boundary_maps(masks: tuple[np.ndarray, ...], box: Box, margin: int) -> np.ndarray:
-    """The full-frame boundary maps of the (H, W) uint8 0/1 ``masks`` (METRICS.md) inside ``box``, each
-    with a zero margin around it: (k, h + 2 margin, w') uint8 0/1, w' = w + 2 margin rounded up to whole
-    8-pixel words (for :func:`_boundary_pixels`). The margin holds no boundary pixel (all are in the box)
-    and keeps every disk lookup inside its own map, so the maps can share one integral image.
-    """
-    top, bottom, left, right = box
-    height, width = bottom - top, right - left
-    framed_width = -(-(width + 2 * margin) // 8) * 8
-    framed = np.zeros((len(masks), height + 2 * margin, framed_width), dtype=np.uint8)
-    for mask, plane in zip(masks, framed, strict=True):
-        _write_boundary(mask, box, plane[margin : margin + height, margin : margin + width])
-    return framed
-
-
-def _write_boundary(mask: np.ndarray, box: Box, boundary: np.ndarray) -> None:
-    """Write the boundary map of ``mask`` inside ``box`` into the (h, w) view ``boundary``.
-
-    A pixel is boundary iff the 2x2 block it opens (a = itself, b = E, c = S, d = SE) is not uniform:
-    (a ^ b) | (c ^ d) | (a ^ c). Inside the frame the window keeps the row and column after the box. Where
-    the frame ends, the last row and column are repeated: then d = b and c = a in the last row (only E is
-    compared), d = c and b = a in the last column (only S), and the corner is uniform, as METRICS.md says.
-    """
-    top, bottom, left, right = box
-    height, width = bottom - top, right - left
-    window = mask[top : bottom + 1, left : right + 1]  # (h + 1, w + 1) unless the frame ends
-    if window.shape != (height + 1, width + 1):
-        extra_rows, extra_cols = height + 1 - window.shape[0], width + 1 - window.shape[1]
-        window = cv2.copyMakeBorder(window, 0, extra_rows, 0, extra_cols, cv2.BORDER_REPLICATE)
-    east = cv2.bitwise_xor(window[:, :-1], window[:, 1:])  # (h + 1, w) a ^ b per row
-    cv2.bitwise_xor(window[:-1, :-1], window[1:, :-1], dst=boundary)  # a ^ c
-    cv2.bitwise_or(boundary, east[:-1], dst=boundary)  # | a ^ b
-    cv2.bitwise_or(boundary, east[1:], dst=boundary)  # | c ^ d
-
-
-def _boundary_pixels(boundary: np.ndarray) -> np.ndarray:
-    """Ascending flat indices of the set pixels of a C-contiguous (h, w) uint8 0/1 map, w a multiple of 8.
-
-    Boundary pixels are sparse: the all-zero 8-pixel words are skipped first, 8 times fewer elements to
-    scan than the pixels (``np.flatnonzero`` on a bool view, twice as fast as on the map itself)."""
-    words = boundary.reshape(-1).view(np.uint64)  # (h w / 8,)
-    occupied = np.flatnonzero(words != 0)  # (k,)
-    within = np.flatnonzero(words[occupied].view(bool))  # (n,) index into the k occupied words' bytes
-    return occupied[within >> 3] * 8 + (within & 7)
-
-
-def _matched(pixels: np.ndarray, other: np.ndarray, disk: Disk) -> np.ndarray:
-    """(n,) bool: which ``pixels`` (flat indices into the (h, w) uint8 0/1 map ``other``) have a set pixel
-    of ``other`` in their disk, i.e. ``dilate(other, disk)`` at ``pixels``.
-
-    A rectangle holds a pixel of ``other`` iff its sum in the integral image is positive. All pixels look up
-    the disk's bounding square (empty: too far) and its largest rectangle (matched); only the few left
-    between the two try the other rectangles, all at once.
-    """
-    width = other.shape[1]
-    integral = cv2.integral(other).ravel()  # ((h + 1) * (w + 1),) int32, integral[y, x] = other[:y, :x].sum()
-    at = pixels + pixels // width  # (n,) the same pixels in the integral image, one column wider
-    corners = disk.corners(row_step=width + 1)  # (4 (k + 1), 1): the hull square, then the disk's rectangles
-    first = _rectangle_sums(integral, at, corners[:8])  # (2, n): bounding square, largest rectangle
-    matched = first[1] > 0  # (n,)
-    undecided = np.flatnonzero((first[0] > 0) & ~matched)  # (m,) near, but not in the largest rectangle
-    if len(undecided) and len(corners) > 8:
-        matched[undecided] = _rectangle_sums(integral, at[undecided], corners[8:]).any(axis=0)
-    return matched
-
-
-def _rectangle_sums(integral: np.ndarray, at: np.ndarray, corners: np.ndarray) -> np.ndarray:
-    """(k, n) sums of ``integral`` over the k rectangles ``corners`` (4 k, 1) centred at ``at`` (n,)."""
-    # corner-major (4 k, n) indices: the inner loops run over n, numpy's fast case
-    values = integral.take(corners + at).reshape(len(corners) // 4, 4, len(at))  # (k, 4, n)
-    return values[:, 0] + values[:, 3] - values[:, 1] - values[:, 2]
