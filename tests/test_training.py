@@ -140,8 +140,8 @@ def smoke_configs(
     """The smoke profile's sft/grpo sections, writing under ``tmp_path``, with test overrides."""
     common = {"out_root": str(tmp_path), "report_to": "none", "device": DEVICE}
     return (
-        load_profile(SMOKE, "sft", **common, **(sft or {})),
-        load_profile(SMOKE, "grpo", **common, **(grpo or {})),
+        load_profile(SMOKE, "sft", **{**common, **(sft or {})}),
+        load_profile(SMOKE, "grpo", **{**common, **(grpo or {})}),
     )
 
 
@@ -333,7 +333,8 @@ from veason_lib.segmentation import build_segmenter
 from veason_lib.training import run_grpo, run_sft
 tmp = Path({tmp!r})
 benchmark = ToyBenchmark(4)
-sft, grpo = smoke_configs(tmp, {{"max_steps": 2}}, {{"max_steps": 2, "max_completion_length": 16}})
+cpu = {{"device": "cpu"}}  # the launcher below runs CPU processes (--cpu), whatever the test device is
+sft, grpo = smoke_configs(tmp, {{"max_steps": 2, **cpu}}, {{"max_steps": 2, "max_completion_length": 16, **cpu}})
 records, prompts = write_records(benchmark, sft.num_frames, sft.frame_size, tmp)
 run_sft(sft, records, tmp / "02_sft", benchmark)
 run_grpo(grpo, prompts, tmp / "03_grpo", benchmark, tmp / "02_sft" / "merged", build_segmenter("classical"))
