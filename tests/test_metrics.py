@@ -350,3 +350,31 @@ def test_unknown_fp_weight_is_an_error() -> None:
     mask = np.zeros((3, 3), dtype=bool)
     with pytest.raises(ValueError, match="fp_weight"):
         robustness(mask, mask, mask, fp_weight=2)
+
+
+def reference_r(pred: np.ndarray, gt: np.ndarray, foreground: np.ndarray, fp_weight: int) -> float:
+    """METRICS.md's R written out literally: uint8 arithmetic for the published one, sets for R_bin."""
+    if fp_weight == 1:
+        false_positives = ((pred != 0) & (gt == 0)).sum()
+    else:
+        saved = np.where(pred != 0, 255, 0).astype(np.uint8)  # the 0/255 PNG
+        false_positives = ((np.uint8(1) - gt.astype(np.uint8)) * saved).sum(dtype=np.int64)  # wraps
+    return max(1 - false_positives / ((foreground != 0).sum() + 1e-6), 0.0)
+
+
+def test_robustness_equals_the_literal_arithmetic_on_random_instance_maps() -> None:
+    rng = np.random.default_rng(6)
+    for trial in range(200):
+        shape = (int(rng.integers(1, 30)), int(rng.integers(1, 30)))
+        counts = rng.integers(0, 5, size=shape) * (rng.random(shape) < rng.uniform(0, 1))  # 0-4 instances
+        pred = rng.random(shape) < rng.uniform(0, 1)
+        foreground = (counts > 0) | (rng.random(shape) < 0.3)
+        if trial % 4 == 0:
+            foreground[:] = False  # an empty foreground: R is 0 as soon as there is a false positive
+        for gt in (counts.astype(np.uint8), counts.astype(np.int32), counts > 0):
+            for fp_weight in (255, 1):
+                saved = pred.astype(np.uint8) * 255  # predictions as 0/255 PNGs
+                expected = reference_r(saved, gt, foreground, fp_weight)
+                case = f"trial {trial}, gt {gt.dtype}, fp_weight {fp_weight}"
+                assert robustness(saved, gt, foreground, fp_weight)[0] == expected, case
+                assert robustness(pred, gt, foreground.astype(np.uint8), fp_weight)[0] == expected, case

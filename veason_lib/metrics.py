@@ -4,7 +4,7 @@ The values equal those of the standard DAVIS/MeViS/ReVOS evaluation code bit for
 stay comparable. Each function takes masks of shape (H, W) or (T, H, W) and returns a (T,) float64 array;
 a 2-D input is one frame and gives a (1,) array.
 
-How J and F stay fast (``benchmarks/metrics_speed.py``): the inner loops are compiled with numba, and each
+How they stay fast (``benchmarks/metrics_speed.py``): the inner loops are compiled with numba, and each
 pass reads its pixels once.
 
 - J: one pass over both frames adds P, G and P & G into per-column byte counters; the three areas are
@@ -12,9 +12,11 @@ pass reads its pixels once.
 - F does not dilate whole frames. Every boundary pixel lies in the bounding box of the two masks, grown by
   one pixel towards the origin, so both boundary maps are written for that box only, each framed by a zero
   margin of r pixels. "A boundary pixel of the other map within the disk of radius r" is then answered by
-  an integral image of the framed maps, the disk being a union of a few centred rectangles: the largest
+  the integral image of the other framed map, the disk being a union of a few centred rectangles: the largest
   rectangle settles most pixels (matched), the square around the disk most others (too far), and only the
   rest try the other rectangles. The count is the one the full-frame dilation gives.
+- R: one pass counts the predicted pixels where G = 0 and sums G - 1 where G >= 2; the published uint8
+  arithmetic is 255 times the first plus the second, R_bin the first alone.
 """
 
 from __future__ import annotations
@@ -81,10 +83,20 @@ def robustness(
         raise ValueError(
             f"fp_weight: expected {PUBLISHED_FP_WEIGHT} (published R) or 1 (R_bin), got {fp_weight}"
         )
+    pred = _binary_frames(pred, "pred")
+    if gt.dtype not in (np.bool_, np.uint8):
+        # published: the instance-count map wrapped to uint8, as the standard code sums it; R_bin: G != 0
+        gt = gt.astype(np.uint8) if fp_weight == PUBLISHED_FP_WEIGHT else gt != 0
+    target = np.ascontiguousarray(gt).view(np.uint8)  # only G = 0 counts for R_bin, so counts may stay
+    foreground = np.ascontiguousarray(
+        foreground if foreground.dtype in (np.bool_, np.uint8) else foreground != 0
+    )
     scores = np.empty(len(pred))  # (T,) float64
-    for t, (p, g, f) in enumerate(zip(pred, gt, foreground, strict=True)):
-        false_positives = _false_positives(p, g, fp_weight)
-        scores[t] = max(1 - false_positives / (np.count_nonzero(f) + FOREGROUND_EPS), 0.0)
+    for t, (p, g, f) in enumerate(zip(pred, target, foreground.view(np.uint8), strict=True)):
+        outside, excess, area = _robustness_counts(p, g, f)
+        # the published (1 - G) * 255 in uint8 is 255 where G = 0 and G - 1 where G >= 1 (mod 256)
+        false_positives = outside if fp_weight == 1 else PUBLISHED_FP_WEIGHT * outside + excess
+        scores[t] = max(1 - false_positives / (area + FOREGROUND_EPS), 0.0)
     return scores
 
 
@@ -381,11 +393,40 @@ def _rectangle_sum(integral: np.ndarray, at: int, corners: np.ndarray, rectangle
 # R ----------------------------------------------------------------------------------------------------------
 
 
-def _false_positives(pred: np.ndarray, gt: np.ndarray, fp_weight: int) -> int:
-    """FP of one (H, W) frame in the arithmetic of the chosen convention (see :func:`robustness`)."""
-    if fp_weight == 1:
-        return int(np.count_nonzero((pred != 0) & (gt == 0)))
-    target = gt.astype(np.uint8, copy=False)  # (H, W) instance-count map, as the standard code sums it
-    saved = np.where(pred != 0, np.uint8(PUBLISHED_FP_WEIGHT), np.uint8(0))  # (H, W) the 0/255 PNG
-    wrapped = (np.uint8(1) - target) * saved  # (H, W) uint8: wraps exactly like the standard code
-    return int(wrapped.sum(dtype=np.int64))
+@_compiled
+def _robustness_counts(pred: np.ndarray, target: np.ndarray, foreground: np.ndarray) -> tuple[int, int, int]:
+    """(predicted pixels where target = 0, sum of target - 1 over predicted pixels where target >= 2,
+    foreground pixels) of (H, W) uint8 frames, the prediction 0/1, in one pass.
+
+    As in :func:`_areas`, rows are added into per-column counters (uint16 here: a pixel adds at most 254),
+    emptied into the totals every 257 rows.
+    """
+    height, width = pred.shape
+    counters = np.zeros((3, width), np.uint16)
+    outside, excess, area = counters[0], counters[1], counters[2]
+    totals = np.zeros(3, np.int64)
+    for first in range(0, height, 257):
+        counters[:] = 0
+        for y in range(first, min(first + 257, height)):
+            _add_robustness_row(pred[y], target[y], foreground[y], outside, excess, area, width)
+        for k in range(3):
+            for x in range(width):
+                totals[k] += counters[k, x]
+    return totals[0], totals[1], totals[2]
+
+
+@_inlined
+def _add_robustness_row(
+    p: np.ndarray,
+    g: np.ndarray,
+    f: np.ndarray,
+    outside: np.ndarray,
+    excess: np.ndarray,
+    area: np.ndarray,
+    width: int,
+) -> None:
+    for x in range(_u64(0), _u64(width)):
+        predicted, target = np.uint16(p[x]), np.uint16(g[x])
+        outside[x] += predicted * (target == 0)
+        excess[x] += predicted * (max(target, 1) - 1)
+        area[x] += f[x] != 0
