@@ -13,6 +13,7 @@ from veason_lib.metrics import (
     _boundary_box,
     _boundary_maps,
     _count_matched,
+    _robustness_counts,
     boundary_tolerance,
     contour_accuracy,
     region_similarity,
@@ -143,14 +144,17 @@ def test_matching_counts_every_boundary_pixel_and_its_disk_hits() -> None:
             assert _count_matched(boundary, integral, disk.corners(width + 1)) == expected, (width, density)
 
 
-def test_areas_count_beyond_the_byte_counters() -> None:
-    # 600 rows: the per-column byte counters are emptied twice before they could overflow
+def test_counts_go_beyond_what_the_column_counters_hold() -> None:
+    # 600 rows: the per-column counters are emptied twice (J: bytes every 255 rows; R: uint16 every 257 rows,
+    # which 254 a pixel would overflow by row 259)
     rng = np.random.default_rng(5)
     pred, gt = rng.random((600, 37)) < 0.9, rng.random((600, 37)) < 0.9
     expected = (pred.sum(), gt.sum(), (pred & gt).sum())
     assert _areas(pred.view(np.uint8), gt.view(np.uint8)) == expected
     ones = np.ones((600, 37), dtype=np.uint8)
     assert _areas(ones, ones) == (600 * 37,) * 3
+    instances = np.full((600, 37), 255, dtype=np.uint8)  # 255 overlapping instances: G - 1 = 254
+    assert _robustness_counts(ones, instances, ones) == (0, 254 * 600 * 37, 600 * 37)
 
 
 def disk_mask(radius: int) -> np.ndarray:

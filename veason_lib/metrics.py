@@ -174,38 +174,46 @@ def _check_same_shape(**masks: np.ndarray) -> None:
 
 @_compiled
 def _areas(pred: np.ndarray, gt: np.ndarray) -> tuple[int, int, int]:
-    """|P|, |G| and |P ∩ G| of two (H, W) uint8 0/1 masks, in one pass.
-
-    Each row is added into per-column byte counters (one vector add per 32 pixels), which are emptied into
-    the totals every 255 rows, before a byte could overflow.
-    """
-    height, width = pred.shape
-    counters = np.zeros((3, width), np.uint8)  # P, G, P & G per column
-    pred_column, gt_column, both_column = counters[0], counters[1], counters[2]
-    totals = np.zeros(3, np.int64)
-    for first in range(0, height, 255):
-        counters[:] = 0
-        for y in range(first, min(first + 255, height)):
-            _add_row(pred[y], gt[y], pred_column, gt_column, both_column, width)
-        for k in range(3):
-            for x in range(width):
-                totals[k] += counters[k, x]
-    return totals[0], totals[1], totals[2]
+    """|P|, |G| and |P ∩ G| of two (H, W) uint8 0/1 masks, in one pass (:func:`_column_totals`)."""
+    counters = np.zeros((3, pred.shape[1]), np.uint8)  # a pixel adds at most 1: bytes, emptied every 255 rows
+    return _column_totals(pred, gt, gt, _AREA_COUNTS, counters, 255)
 
 
 @_inlined
-def _add_row(
-    p: np.ndarray,
-    g: np.ndarray,
-    pred_column: np.ndarray,
-    gt_column: np.ndarray,
-    both_column: np.ndarray,
-    width: int,
-) -> None:
+def _add_area_row(p: np.ndarray, g: np.ndarray, counters: np.ndarray, width: int) -> None:  # P, G, P & G
+    pred_column, gt_column, both_column = counters[0], counters[1], counters[2]
     for x in range(_u64(0), _u64(width)):
         pred_column[x] += p[x]
         gt_column[x] += g[x]
         both_column[x] += p[x] & g[x]
+
+
+_AREA_COUNTS, _ROBUSTNESS_COUNTS = 0, 1  # which row function :func:`_column_totals` adds
+
+
+@_compiled
+def _column_totals(
+    a: np.ndarray, b: np.ndarray, c: np.ndarray, counts: int, counters: np.ndarray, rows_per_flush: int
+) -> tuple[int, int, int]:
+    """Totals of three per-pixel counts over (H, W) uint8 frames ``a``, ``b``, ``c``, in one pass.
+
+    Each row is added into the (3, W) per-column ``counters`` (one vector add per 16 or 32 pixels) by
+    :func:`_add_area_row` or :func:`_add_robustness_row`; they are emptied into the totals every
+    ``rows_per_flush`` rows, before one could overflow. No mask is written.
+    """
+    height, width = a.shape
+    totals = np.zeros(3, np.int64)
+    for first in range(0, height, rows_per_flush):
+        counters[:] = 0
+        for y in range(first, min(first + rows_per_flush, height)):
+            if counts == _AREA_COUNTS:
+                _add_area_row(a[y], b[y], counters, width)
+            else:
+                _add_robustness_row(a[y], b[y], c[y], counters, width)
+        for k in range(3):
+            for x in range(width):
+                totals[k] += counters[k, x]
+    return totals[0], totals[1], totals[2]
 
 
 # F ----------------------------------------------------------------------------------------------------------
@@ -396,35 +404,16 @@ def _rectangle_sum(integral: np.ndarray, at: int, corners: np.ndarray, rectangle
 @_compiled
 def _robustness_counts(pred: np.ndarray, target: np.ndarray, foreground: np.ndarray) -> tuple[int, int, int]:
     """(predicted pixels where target = 0, sum of target - 1 over predicted pixels where target >= 2,
-    foreground pixels) of (H, W) uint8 frames, the prediction 0/1, in one pass.
-
-    As in :func:`_areas`, rows are added into per-column counters (uint16 here: a pixel adds at most 254),
-    emptied into the totals every 257 rows.
-    """
-    height, width = pred.shape
-    counters = np.zeros((3, width), np.uint16)
-    outside, excess, area = counters[0], counters[1], counters[2]
-    totals = np.zeros(3, np.int64)
-    for first in range(0, height, 257):
-        counters[:] = 0
-        for y in range(first, min(first + 257, height)):
-            _add_robustness_row(pred[y], target[y], foreground[y], outside, excess, area, width)
-        for k in range(3):
-            for x in range(width):
-                totals[k] += counters[k, x]
-    return totals[0], totals[1], totals[2]
+    foreground pixels) of (H, W) uint8 frames, the prediction 0/1, in one pass (:func:`_column_totals`)."""
+    counters = np.zeros((3, pred.shape[1]), np.uint16)  # a pixel adds at most 254: emptied every 257 rows
+    return _column_totals(pred, target, foreground, _ROBUSTNESS_COUNTS, counters, 257)
 
 
 @_inlined
 def _add_robustness_row(
-    p: np.ndarray,
-    g: np.ndarray,
-    f: np.ndarray,
-    outside: np.ndarray,
-    excess: np.ndarray,
-    area: np.ndarray,
-    width: int,
+    p: np.ndarray, g: np.ndarray, f: np.ndarray, counters: np.ndarray, width: int
 ) -> None:
+    outside, excess, area = counters[0], counters[1], counters[2]
     for x in range(_u64(0), _u64(width)):
         predicted, target = np.uint16(p[x]), np.uint16(g[x])
         outside[x] += predicted * (target == 0)
