@@ -70,40 +70,42 @@ def find_fastest(scene: Scene, rng: np.random.Generator) -> list[Candidate]:
     return [Candidate("fastest", text, (top,), why)]
 
 
-def _extreme_appearance(scene: Scene, latest: bool) -> tuple[int, int, int] | None:
-    """(object, its first visible frame, the runner-up's) when one object appears first/last by a margin."""
+# Per direction: the kind, its phrasings, and the trace sentence ({name}, {frame}, {runner} filled in)
+_APPEARANCE = {
+    True: (
+        "appears_last",
+        ("the shape that appears last", "the object that shows up last in the video"),
+        "{name} first becomes visible at frame {frame}, while every other shape is already in view by frame {runner}.",
+    ),
+    False: (
+        "appears_first",
+        ("the shape that appears first", "the object that is in view before all the others"),
+        "{name} is visible from frame {frame}, while the other shapes only come into view from frame {runner} on.",
+    ),
+}
+
+
+def _extreme_appearance(scene: Scene, rng: np.random.Generator, latest: bool) -> list[Candidate]:
+    """The object that comes into view last (or first), when it does so by a margin of frames."""
     firsts = np.array([t.seen[0] for t in scene.tracks])  # (N,)
     order = np.argsort(-firsts if latest else firsts, kind="stable")
     top, runner = int(order[0]), int(order[1])
     if abs(int(firsts[top]) - int(firsts[runner])) < FRAME_MARGIN:
-        return None
-    return top, int(firsts[top]), int(firsts[runner])
+        return []
+    kind, phrasings, sentence = _APPEARANCE[latest]
+    text = _pick(rng, phrasings)
+    why = sentence.format(
+        name=_capital(_names(scene, [top])), frame=int(firsts[top]), runner=int(firsts[runner])
+    )
+    return [Candidate(kind, text, (top,), why)]
 
 
 def find_appears_last(scene: Scene, rng: np.random.Generator) -> list[Candidate]:
-    found = _extreme_appearance(scene, latest=True)
-    if found is None:
-        return []
-    top, frame, runner = found
-    text = _pick(rng, ("the shape that appears last", "the object that shows up last in the video"))
-    why = (
-        f"{_capital(_names(scene, [top]))} first becomes visible at frame {frame}, while every other "
-        f"shape is already in view by frame {runner}."
-    )
-    return [Candidate("appears_last", text, (top,), why)]
+    return _extreme_appearance(scene, rng, latest=True)
 
 
 def find_appears_first(scene: Scene, rng: np.random.Generator) -> list[Candidate]:
-    found = _extreme_appearance(scene, latest=False)
-    if found is None:
-        return []
-    top, frame, runner = found
-    text = _pick(rng, ("the shape that appears first", "the object that is in view before all the others"))
-    why = (
-        f"{_capital(_names(scene, [top]))} is visible from frame {frame}, while the other shapes only "
-        f"come into view from frame {runner} on."
-    )
-    return [Candidate("appears_first", text, (top,), why)]
+    return _extreme_appearance(scene, rng, latest=False)
 
 
 def _crossers(scene: Scene, frame: int) -> tuple[list[int], list[int]] | None:
